@@ -1,0 +1,17 @@
+"""duolab: learn, measure and tune heterogeneous speculative decoding (DuoDecoding).
+
+    from duolab import load_pair, generate
+    pair = load_pair()                       # shipped default pair (target, draft, tokenizer)
+    g = generate(pair, "User: hi", method="sps", budget=4)
+    g.text, g.stats, g.trace
+
+Importing duolab needs no GPU and starts nothing.
+"""
+
+from duolab import decoding as _decoding  # noqa: F401  (registers ar, sps, pld)
+from duolab import hf_assisted as _hf_assisted  # noqa: F401  (registers hf)
+from duolab.generation import METHODS, Generation, generate
+from duolab.models import Pair, load_pair
+from duolab.sampling import SamplingConfig
+
+__all__ = ["METHODS", "Generation", "Pair", "SamplingConfig", "generate", "load_pair"]

@@ -1,0 +1,73 @@
+"""The sequential decoders: autoregressive (AR), speculative sampling (SpS), prompt lookup (PLD).
+
+All register under `generate(pair, prompt, method=...)`; the parallel DuoDecoding schedule lives
+in duolab/duo.py and Hugging Face's assisted generation in duolab/hf_assisted.py.
+"""
+
+from __future__ import annotations
+
+from duolab.drafting import ChainDrafter, PromptLookupDrafter, Proposal
+from duolab.generation import Run, check_budget, register_method
+from duolab.kvcache import CachedModel
+from duolab.sampling import logits_to_probs, sample, verify_block
+
+
+@register_method("ar")
+def autoregressive(run: Run) -> None:
+    """One target forward per token; the baseline every speedup is measured against."""
+    target = CachedModel(run.pair.target, run.pair.target_device)
+    ids = run.prompt_ids
+    while True:
+        with run.span("target", "forward"):
+            logits = target.forward(ids)[-1]
+        run.target_forwards += 1
+        tok = sample(logits_to_probs(logits, run.sampling), run.generator)
+        if run.commit([tok]):
+            return
+        ids = [tok]
+
+
+def speculative_loop(run: Run, drafter, budget: int) -> None:
+    """Draft `budget` tokens, verify them with one target forward, commit, repeat.
+
+    The target's KV cache always holds the committed sequence except tokens not yet fed; each round
+    feeds those plus the drafts, so the first round verifies prompt + drafts in one forward (the
+    conventional SpS prefill: the first token waits for the drafter, which is what raises TTFT).
+    """
+    target = CachedModel(run.pair.target, run.pair.target_device)
+    while True:
+        context = run.sequence
+        n = min(budget, run.remaining - 1)  # the target always adds one token of its own
+        with run.span("draft", "draft"):
+            proposal = drafter.propose(context, n) if n > 0 else Proposal([])
+        drafts = proposal.tokens
+        with run.span("target", "verify"):
+            logits = target.forward(context[target.length:] + drafts)[-(len(drafts) + 1):]
+        run.target_forwards += 1
+        with run.span("target", "sync"):
+            verdict = verify_block(logits_to_probs(logits, run.sampling), drafts, proposal.probs, run.generator)
+            target.rollback(len(context) + verdict.accepted)
+        run.record_verdict(len(drafts), verdict.accepted)
+        run.rounds += 1
+        if run.commit(drafts[: verdict.accepted] + [verdict.next_token]):
+            return
+
+
+@register_method("sps", defaults={"budget": 4}, check=check_budget)
+def speculative(run: Run, budget: int) -> None:
+    """Speculative sampling with the draft model: draft and target take turns (never overlap)."""
+    drafter = ChainDrafter(run.pair.draft, run.pair.draft_device, run.sampling, run.generator)
+    speculative_loop(run, drafter, budget)
+
+
+def _check_pld(options: dict) -> None:
+    check_budget(options)
+    ngram = options.get("max_ngram")
+    if isinstance(ngram, bool) or not isinstance(ngram, int) or ngram < 1:
+        raise ValueError(f"max_ngram must be an integer >= 1, got {ngram!r}")
+
+
+@register_method("pld", defaults={"budget": 8, "max_ngram": 3}, check=_check_pld)
+def prompt_lookup(run: Run, budget: int, max_ngram: int) -> None:
+    """Prompt lookup decoding: drafts copied from earlier n-gram matches, no draft model."""
+    speculative_loop(run, PromptLookupDrafter(max_ngram), budget)

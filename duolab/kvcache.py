@@ -1,0 +1,40 @@
+"""A causal LM together with its KV cache: feed new tokens, get their logits, roll back."""
+
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+
+
+class CachedModel:
+    """Holds one sequence's KV cache for a Hugging Face causal LM.
+
+    `length` is the number of tokens whose keys/values are cached; `rollback(n)` forgets every
+    token after the first n (a rejected draft), without recomputing anything.
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device | str | None = None):
+        self.model = model
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.reset()
+
+    def reset(self) -> None:
+        self.cache = DynamicCache()
+        self.length = 0
+
+    @torch.inference_mode()
+    def forward(self, ids: list[int]) -> torch.Tensor:
+        """Run the model over `ids` appended to the cached prefix; returns (len(ids), V) float32
+        logits on the CPU (verification and sampling happen on the CPU, V is small)."""
+        x = torch.tensor([ids], dtype=torch.long, device=self.device)
+        out = self.model(input_ids=x, past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        self.length += len(ids)
+        return out.logits[0].float().cpu()
+
+    def rollback(self, length: int) -> None:
+        if length > self.length or length < 0:
+            raise ValueError(f"cannot roll back to {length} tokens, cache holds {self.length}")
+        if length < self.length:
+            self.cache.crop(length - self.length)  # transformers 5: negative = tokens to drop
+            self.length = length

@@ -1,0 +1,162 @@
+"""Load a (target, draft) pair: the shipped default pair, or any Hugging Face causal LM ids/paths.
+
+Offline and safe by default: local files only, safetensors only, never remote code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.utils import logging as hf_logging
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
+DEFAULT_TARGET = DATA_DIR / "models" / "target"
+DEFAULT_DRAFT = DATA_DIR / "models" / "draft"
+
+
+@dataclass
+class Pair:
+    """A target model, a draft model that shares its vocabulary, and their tokenizer."""
+
+    target: torch.nn.Module
+    draft: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    target_device: torch.device
+    draft_device: torch.device
+    target_source: str
+    draft_source: str
+    # per-pair resources that decoders start lazily (e.g. the draft worker process)
+    resources: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def context_length(self) -> int:
+        """Longest sequence (prompt + new tokens) both models can attend over."""
+        return min(_context_of(self.target.config), _context_of(self.draft.config))
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.tokenizer.eos_token_id
+
+    def close(self) -> None:
+        """Release per-pair resources (stops the draft worker if one was started)."""
+        for res in list(self.resources.values()):
+            close = getattr(res, "close", None)
+            if close:
+                close()
+        self.resources.clear()
+
+    def __enter__(self) -> "Pair":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _context_of(config) -> int:
+    return int(getattr(config, "max_position_embeddings", None) or 2048)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None -> cuda when available, else cpu. A device this machine does not have is a ValueError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+        return dev
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return dev
+    raise ValueError(f"device {device!r} is not available on this machine")
+
+
+def _looks_like_path(source: str) -> bool:
+    # "name" or "org/name" may be a hub id; anything else is meant as a local path
+    return source.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", source)
+
+
+def _causal_lm_config(source: str, role: str, local_files_only: bool):
+    """The model's config, after checking that it exists and is a causal LM (no weights read)."""
+    if _looks_like_path(source) and not Path(source).expanduser().exists():
+        raise ValueError(f"{role} model path does not exist: {source}")
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local_files_only, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        where = "locally (loading is offline; pass local_files_only=False to allow the hub)" if local_files_only else ""
+        raise ValueError(f"{role} model {source!r} could not be found {where}: {e}") from None
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ValueError(
+            f"{role} model {source!r} is not a causal language model (model_type={config.model_type!r})"
+        )
+    return config
+
+
+def _load_weights(source: str, device: torch.device, dtype, local_files_only: bool):
+    hf_logging.disable_progress_bar()  # a bar per load drowns notebook output
+    if dtype is None:
+        dtype = torch.float32 if device.type == "cpu" else torch.float16
+    model = AutoModelForCausalLM.from_pretrained(
+        source,
+        local_files_only=local_files_only,
+        trust_remote_code=False,
+        use_safetensors=True,
+        dtype=dtype,
+    )
+    return model.to(device).eval()
+
+
+def load_pair(
+    target: str | os.PathLike | None = None,
+    draft: str | os.PathLike | None = None,
+    *,
+    target_device: str | torch.device | None = None,
+    draft_device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    local_files_only: bool = True,
+) -> Pair:
+    """Load a target and a draft model that share a tokenizer.
+
+    With no arguments: the default pair shipped in data/models (or the paths in the environment
+    variables DUOLAB_TARGET / DUOLAB_DRAFT, which is how notebooks run on another pair).
+    target_device None means cuda when available, else cpu. The draft lives on the CPU.
+    Everything is checked (paths, model types, vocabularies, devices) before weights are read.
+    """
+    target = str(target or os.environ.get("DUOLAB_TARGET") or DEFAULT_TARGET)
+    draft = str(draft or os.environ.get("DUOLAB_DRAFT") or DEFAULT_DRAFT)
+    t_dev = resolve_device(target_device)
+    d_dev = resolve_device(draft_device)
+    t_cfg = _causal_lm_config(target, "target", local_files_only)
+    d_cfg = _causal_lm_config(draft, "draft", local_files_only)
+    if t_cfg.vocab_size != d_cfg.vocab_size:
+        raise ValueError(
+            "draft and target have different vocabularies: "
+            f"target vocab_size={t_cfg.vocab_size}, draft vocab_size={d_cfg.vocab_size}"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only, trust_remote_code=False)
+    _check_same_tokenizer(target, draft, tokenizer, local_files_only)
+    target_model = _load_weights(target, t_dev, dtype, local_files_only)
+    draft_model = _load_weights(draft, d_dev, torch.float32 if d_dev.type == "cpu" else dtype, local_files_only)
+    return Pair(target_model, draft_model, tokenizer, t_dev, d_dev, target, draft)
+
+
+def _check_same_tokenizer(target, draft, tokenizer, local_files_only) -> None:
+    try:
+        draft_tok = AutoTokenizer.from_pretrained(draft, local_files_only=local_files_only, trust_remote_code=False)
+    except (OSError, ValueError, TypeError):
+        return  # a draft folder without tokenizer files uses the target's
+    if draft_tok.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"draft and target have different vocabularies: tokenizers of {target!r} and {draft!r} differ")

@@ -1,0 +1,128 @@
+"""Logits -> probabilities, and the lossless verification rules every speculative method uses.
+
+One module on purpose: the target and the draft distributions both go through
+`logits_to_probs`, so "the draft's q" and "the target's p" are always processed the same way,
+which is what makes the acceptance rule below exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How a token is chosen from a distribution. temperature 0 means greedy (argmax)."""
+
+    temperature: float = 0.0
+    top_k: int = 0  # 0 = no top-k filter
+    top_p: float = 1.0  # 1.0 = no nucleus filter
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def check(self) -> None:
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            raise ValueError(f"temperature must be a number >= 0, got {self.temperature!r}")
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
+            raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {self.top_k!r}")
+        if not isinstance(self.top_p, (int, float)) or not (0.0 < self.top_p <= 1.0):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+
+
+def logits_to_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """Turn logits (..., V) into the exact distribution a token is drawn from.
+
+    Greedy returns a one-hot at the argmax, so greedy is just sampling from a point mass and
+    every verification rule below covers it without a special case.
+    """
+    logits = logits.float()
+    if cfg.greedy:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    logits = logits / cfg.temperature
+    if cfg.top_k and cfg.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, cfg.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if cfg.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        sorted_probs = sorted_logits.softmax(-1)
+        # drop a token when the mass strictly before it already reaches top_p (keeps >= 1 token)
+        mass_before = sorted_probs.cumsum(-1) - sorted_probs
+        drop_sorted = mass_before >= cfg.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.softmax(-1)
+
+
+def sample(probs: torch.Tensor, generator: torch.Generator | None) -> int:
+    """Draw one token id from a 1-D distribution (argmax shortcut for point masses)."""
+    if probs.max() >= 1.0:
+        return int(probs.argmax())
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _uniform(generator: torch.Generator | None) -> float:
+    return float(torch.rand((), generator=generator))
+
+
+@dataclass
+class BlockVerdict:
+    """Outcome of verifying a drafted chain: how many draft tokens passed and the token the
+    target adds after them (the correction on a rejection, the bonus when all passed)."""
+
+    accepted: int
+    next_token: int
+
+    @property
+    def tokens(self) -> int:
+        return self.accepted + 1
+
+
+def verify_block(
+    target_probs: torch.Tensor,
+    draft_tokens: list[int],
+    draft_probs: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> BlockVerdict:
+    """Verify a chain of n draft tokens against n+1 target distributions (rows of target_probs).
+
+    draft_probs holds the draft's distribution q_i that draft token i was *sampled* from (n rows).
+    None means the drafts were chosen deterministically (argmax or top-k candidates), i.e. q_i is a
+    point mass. Both cases use the same rule:
+      accept d_i with probability min(1, p_i(d_i) / q_i(d_i));
+      on rejection sample the correction from norm(max(0, p_i - q_i)).
+    For a point mass this is "accept with prob p_i(d_i), else sample p_i without d_i", which is
+    exactly "sample t ~ p_i, accept iff t == d_i". Under greedy p_i is a point mass too, so a draft
+    token passes iff it equals the target's argmax: output identical to autoregressive greedy.
+    """
+    n = len(draft_tokens)
+    if target_probs.shape[0] != n + 1:
+        raise ValueError(f"need {n + 1} target distributions for {n} draft tokens, got {target_probs.shape[0]}")
+    for i, tok in enumerate(draft_tokens):
+        p = target_probs[i]
+        p_tok = float(p[tok])
+        q_tok = 1.0 if draft_probs is None else float(draft_probs[i, tok])
+        if p_tok >= q_tok or (p_tok > 0.0 and _uniform(generator) * q_tok < p_tok):
+            continue  # accepted (no random draw when the answer is certain, e.g. greedy)
+        if draft_probs is None:
+            residual = p.clone()
+            residual[tok] = 0.0
+        else:
+            residual = (p - draft_probs[i]).clamp_min(0.0)
+        return BlockVerdict(i, sample(residual / residual.sum(), generator))
+    return BlockVerdict(n, sample(target_probs[n], generator))
+
+
+def choose_candidate(
+    target_probs: torch.Tensor, candidates: list[int], generator: torch.Generator | None
+) -> tuple[int | None, int]:
+    """Verify k deterministic alternative first tokens with one target distribution.
+
+    Sample t ~ p; the candidate equal to t (if any) is accepted. t is committed either way, so the
+    committed token is distributed exactly as p. Returns (index of accepted candidate or None, t).
+    """
+    t = sample(target_probs, generator)
+    return (candidates.index(t) if t in candidates else None), t
