@@ -41,6 +41,7 @@ def speculative_loop(run: Run, drafter, budget: int) -> None:
         with run.span("draft", "draft"):
             proposal = drafter.propose(context, n) if n > 0 else Proposal([])
         drafts = proposal.tokens
+        run.draft_tokens += len(drafts)
         with run.span("target", "verify"):
             logits = target.forward(context[target.length:] + drafts)[-(len(drafts) + 1):]
         run.target_forwards += 1

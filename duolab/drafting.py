@@ -82,3 +82,110 @@ class PromptLookupDrafter:
                     if follow:
                         return Proposal(follow, None)
         return Proposal([], None)
+
+
+TOP_CANDIDATES = 8  # K: alternative first tokens considered by the multi-sequence rule
+
+
+def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: int,
+                   top_candidates: int = TOP_CANDIDATES) -> tuple[list[int], list[int]]:
+    """Dynamic multi-sequence drafting: which first tokens to open sequences with, and how long each is.
+
+    Main chain c1 = argmax q1 with confidence s = q1(c1) * max q2 (its first two tokens together).
+    Every other top-K candidate c with q1(c) > s -- more likely than the main chain's first two
+    tokens -- opens an extra sequence. k = 1 + extras (capped by max_sequences and by the budget,
+    since every sequence needs a token); the budget is split into k near-equal lengths, main first.
+    """
+    top = torch.topk(q1, min(top_candidates, q1.shape[-1])).indices.tolist()
+    c1 = top[0]
+    s = float(q1[c1]) * q2_max
+    extras = [c for c in top[1:] if float(q1[c]) > s]
+    k = max(1, min(1 + len(extras), max_sequences, budget))
+    firsts = [c1] + extras[: k - 1]
+    base, extra = divmod(budget, k)
+    lengths = [base + (1 if i < extra else 0) for i in range(k)]
+    return firsts, lengths
+
+
+@dataclass
+class DraftTree:
+    """One round of multi-sequence drafting: k sequences that share the committed prefix."""
+
+    sequences: list[list[int]]
+    probs: list[list[float]]  # the draft's probability (temperature 1) of each drafted token
+    candidates: list[tuple[int, float]]  # top-K first tokens and q1 probabilities (for drawing)
+    confidence: float  # s = q1(c1) * max q2, the threshold an alternative had to beat
+
+    @property
+    def firsts(self) -> list[int]:
+        return [s[0] for s in self.sequences]
+
+
+class MultiSequenceDrafter:
+    """Greedy multi-sequence drafter over a runner with forward/rollback/snapshot/restore
+    (FastLlama or CachedModel). Each sequence's KV is snapshotted, so when the target picks one,
+    the next round continues from it without recomputation."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.reset()
+
+    def reset(self) -> None:
+        self.runner.rollback(0)
+        self.seq: list[int] = []  # tokens the runner's cache holds right now
+        self.base_len = 0
+        self.saved: list[tuple[list[int], object]] = []  # (tokens after base, snapshot) of other branches
+
+    def _load_best_state(self, context: list[int]) -> int:
+        """Restore the saved branch sharing the longest prefix with context; return that length."""
+        best, best_i = common_prefix(self.seq, context), None
+        if self.saved and context[: self.base_len] == self.seq[: self.base_len]:
+            for i, (toks, _) in enumerate(self.saved):
+                n = self.base_len + common_prefix(toks, context[self.base_len:])
+                if n > best:
+                    best, best_i = n, i
+        if best_i is not None:
+            toks, snap = self.saved[best_i]
+            self.runner.restore(self.base_len, snap)
+            self.seq = self.seq[: self.base_len] + toks
+        return best
+
+    def _feed(self, tokens: list[int]) -> torch.Tensor:
+        logits = self.runner.forward(tokens)[-1]
+        self.seq.extend(tokens)
+        return logits
+
+    def propose(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
+        keep = min(self._load_best_state(context), len(context) - 1)
+        self.runner.rollback(keep)
+        del self.seq[keep:]
+        q1 = self._feed(context[keep:]).softmax(-1)
+        base = len(context)
+        c1 = int(q1.argmax())
+        after_c1 = self._feed([c1]) if budget >= 2 else None  # q2 is also the main chain's next step
+        q2_max = float(after_c1.softmax(-1).max()) if after_c1 is not None else 0.0
+        firsts, lengths = plan_sequences(q1, q2_max, budget, max_sequences)
+        sequences, probs, branches = [], [], []
+        for j, (first, length) in enumerate(zip(firsts, lengths)):
+            if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
+                self.runner.rollback(base)
+                del self.seq[base:]
+            toks, ps = [first], [float(q1[first])]
+            logits = after_c1 if j == 0 else (self._feed([first]) if length > 1 else None)
+            while len(toks) < length:
+                q = logits.softmax(-1)
+                tok = int(q.argmax())
+                toks.append(tok)
+                ps.append(float(q[tok]))
+                if len(toks) < length:
+                    logits = self._feed([tok])
+            sequences.append(toks)
+            probs.append(ps)
+            fed = self.seq[base:]
+            # the last branch stays loaded; earlier ones are kept as snapshots
+            branches.append((fed, self.runner.snapshot(base) if j < len(firsts) - 1 else None))
+        self.base_len = base
+        self.saved = [b for b in branches if b[1] is not None]
+        top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
+        candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values)]
+        return DraftTree(sequences, probs, candidates, float(q1[c1]) * q2_max)

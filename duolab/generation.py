@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from duolab.models import Pair
+from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
 
 
@@ -24,6 +25,7 @@ class Generation:
     token_ids: list[int]  # new tokens only
     stats: dict
     trace: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    details: dict = field(repr=False, default_factory=dict)  # method-specific, e.g. duo's draft trees
 
     def __repr__(self) -> str:
         s = self.stats
@@ -63,7 +65,8 @@ class Run:
         self.accepted_by_position: list[int] = []
         self.rounds = 0
         self.events: list[tuple] = []
-        self.extra: dict = {}  # method-specific stats
+        self.extra: dict = {}  # method-specific stats (scalars and short lists)
+        self.details: dict = {}  # method-specific bulky records (e.g. every draft tree)
 
     # -- committing ------------------------------------------------------------------------
     @property
@@ -90,17 +93,18 @@ class Run:
         return self.done
 
     # -- statistics ------------------------------------------------------------------------
-    def record_verdict(self, proposed: int, accepted: int) -> None:
-        """A block of `proposed` draft tokens of which the first `accepted` passed."""
-        self.draft_tokens += proposed
+    def record_verdict(self, proposed: int, accepted: int, first_position: int = 0) -> None:
+        """A block of `proposed` draft tokens was checked and the first `accepted` passed; the
+        block's first token sits at draft position `first_position` of its round. (Proposed draft
+        tokens are counted by the decoder: some are never checked.)"""
         self.accepted_tokens += accepted
         checked = min(proposed, accepted + 1)  # positions after the first rejection are never checked
-        while len(self.reached_by_position) < proposed:
+        while len(self.reached_by_position) < first_position + proposed:
             self.reached_by_position.append(0)
             self.accepted_by_position.append(0)
         for i in range(checked):
-            self.reached_by_position[i] += 1
-            self.accepted_by_position[i] += int(i < accepted)
+            self.reached_by_position[first_position + i] += 1
+            self.accepted_by_position[first_position + i] += int(i < accepted)
 
     @contextmanager
     def span(self, side: str, kind: str):
@@ -140,7 +144,7 @@ class Run:
             **self.extra,
         }
         text = self.pair.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        return Generation(text, list(self.tokens), stats, trace)
+        return Generation(text, list(self.tokens), stats, trace, self.details)
 
 
 # -- method registry ---------------------------------------------------------------------------
@@ -150,14 +154,16 @@ class Method:
     decode: Callable[..., None]  # decode(run, **options) -> None; commits into run
     defaults: dict  # option name -> default value
     check: Callable[[dict], None]  # raises ValueError on bad options, before any model work
+    prepare: Callable[[Pair, dict], None] | None  # one-time set-up outside the timed call (e.g. a worker)
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, defaults: dict | None = None, check: Callable[[dict], None] | None = None):
+def register_method(name: str, defaults: dict | None = None, check: Callable[[dict], None] | None = None,
+                    prepare: Callable[[Pair, dict], None] | None = None):
     def wrap(fn):
-        METHODS[name] = Method(name, fn, dict(defaults or {}), check or (lambda options: None))
+        METHODS[name] = Method(name, fn, dict(defaults or {}), check or (lambda options: None), prepare)
         return fn
 
     return wrap
@@ -182,8 +188,8 @@ def generate(
     **options,
 ) -> Generation:
     """Generate a continuation of `prompt` with the given method. Same signature for every method;
-    method-specific options (e.g. budget=) are keyword arguments, checked before any work."""
-    t0 = time.perf_counter()
+    method-specific options (e.g. budget=) are keyword arguments, checked before any work.
+    The clock (wall time, TTFT) starts after the checks and any one-time set-up of the method."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     m = METHODS[method]
@@ -210,7 +216,11 @@ def generate(
             f"prompt is {len(prompt_ids)} tokens, longer than the model's context of "
             f"{pair.context_length} tokens (leave room for at least one new token)"
         )
+    if m.prepare is not None:
+        m.prepare(pair, opts)
+    t0 = time.perf_counter()
     run = Run(pair, prompt_ids, max_new_tokens, sampling,
               seed if seed is not None else secrets.randbits(62), t0)
-    m.decode(run, **opts)
+    with target_placement(pair.layout):
+        m.decode(run, **opts)
     return run.finish(method, opts)

@@ -38,3 +38,16 @@ class CachedModel:
         if length < self.length:
             self.cache.crop(length - self.length)  # transformers 5: negative = tokens to drop
             self.length = length
+
+    def snapshot(self, start: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Copy of the cached keys/values of positions [start, length): one saved draft branch."""
+        return [(layer.keys[..., start:, :].clone(), layer.values[..., start:, :].clone())
+                for layer in self.cache.layers]
+
+    def restore(self, start: int, snap: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Put a snapshot back at position `start` (dropping whatever followed start)."""
+        self.rollback(start)
+        for layer, (k, v) in zip(self.cache.layers, snap):
+            layer.keys = torch.cat([layer.keys, k], dim=-2)
+            layer.values = torch.cat([layer.values, v], dim=-2)
+        self.length = start + (snap[0][0].shape[-2] if snap else 0)

@@ -15,6 +15,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.utils import logging as hf_logging
 
+from duolab.runtime import CpuLayout, default_layout
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
 DEFAULT_TARGET = DATA_DIR / "models" / "target"
@@ -32,6 +34,8 @@ class Pair:
     draft_device: torch.device
     target_source: str
     draft_source: str
+    # cores/threads of each side (see duolab.runtime); set by load_pair
+    layout: CpuLayout | None = None
     # per-pair resources that decoders start lazily (e.g. the draft worker process)
     resources: dict = field(default_factory=dict, repr=False)
 
@@ -150,7 +154,7 @@ def load_pair(
     _check_same_tokenizer(target, draft, tokenizer, local_files_only)
     target_model = _load_weights(target, t_dev, dtype, local_files_only)
     draft_model = _load_weights(draft, d_dev, torch.float32 if d_dev.type == "cpu" else dtype, local_files_only)
-    return Pair(target_model, draft_model, tokenizer, t_dev, d_dev, target, draft)
+    return Pair(target_model, draft_model, tokenizer, t_dev, d_dev, target, draft, default_layout(t_dev))
 
 
 def _check_same_tokenizer(target, draft, tokenizer, local_files_only) -> None:

@@ -78,6 +78,8 @@ def build_toy_pair(
             draft.lm_head.weight.add_(noise * draft.lm_head.weight.std() * torch.randn_like(draft.lm_head.weight))
         else:
             draft.lm_head.weight.mul_(head_scale)
+        for model in (target, draft):  # random models would stop at once; make EOS rare (logit 0)
+            model.lm_head.weight[tokenizer.eos_token_id] = 0.0
     paths = []
     for name, model in (("target", target), ("draft", draft)):
         path = out / name
