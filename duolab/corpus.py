@@ -142,6 +142,7 @@ def encode_documents(tokenizer, docs: list[tuple[str, str]]):
     import numpy as np
 
     eos = tokenizer.convert_tokens_to_ids(EOS)
+    tokenizer.model_max_length = 10**9  # whole documents here; training windows are cut later
     ids_per_doc = tokenizer([t for _, t in docs], add_special_tokens=True)["input_ids"]
     counts: dict[str, int] = {}
     for (src, _), ids in zip(docs, ids_per_doc):

@@ -1,11 +1,11 @@
 """A fast batch-1 CPU forward for Llama-architecture draft models, with its own KV cache.
 
 The draft worker runs a model of a few million parameters on one CPU thread, one token at a
-time. At that size a decode step is almost all per-op overhead (Python, nn.Module calls, cache
-objects, mask building), not arithmetic, so this file re-implements the Llama forward with as
-few torch ops as it can: fused weights, a preallocated KV cache, precomputed rotary tables and
-no masks for single-token steps. It reproduces `transformers`' LlamaForCausalLM logits to
-about 1e-6 in float32, for the configs `FastLlama.supports` accepts.
+time. At that size a decode step is mostly per-op overhead (Python, nn.Module calls, cache
+objects, masks), not arithmetic, so this file re-implements the Llama forward with as few
+torch ops as it can: fused weights, a preallocated KV cache written with one copy per layer,
+precomputed rotary tables and no mask for single-token steps. It reproduces transformers'
+LlamaForCausalLM logits to ~1e-6 in float32 for the configs `FastLlama.supports` accepts.
 """
 
 from __future__ import annotations
@@ -15,89 +15,98 @@ import torch.nn.functional as F
 
 
 def _rope_parameters(config) -> dict:
-    # transformers 5 keeps rope settings in `rope_parameters` (with `rope_scaling` as an alias);
-    # older configs have a `rope_theta` attribute and `rope_scaling` None for plain RoPE
-    rp = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    return dict(rp)
+    # transformers 5 keeps RoPE settings in `rope_parameters` (`rope_scaling` is an alias);
+    # transformers 4 configs have a `rope_theta` attribute and `rope_scaling` None for plain RoPE
+    rp = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None)
+    return dict(rp or {})
 
 
 class FastLlama:
-    """Hand-written Llama forward with a KV cache; interface matches `duolab.kvcache.CachedModel`.
+    """Llama forward with a preallocated KV cache; same interface as `duolab.kvcache.CachedModel`.
 
-    `length` is the number of cached tokens; `forward(ids)` appends `ids` at positions
-    [length, length + len(ids)) and returns their logits.
+    `length` is the number of cached tokens; `forward(ids)` runs `ids` at positions
+    [length, length + len(ids)), returns their (len(ids), vocab) logits and caches their K/V.
     """
 
     @staticmethod
     def supports(config) -> bool:
         """True only for configs this forward reproduces exactly (else use transformers)."""
-        if getattr(config, "model_type", None) != "llama" or getattr(config, "hidden_act", None) != "silu":
+        get = lambda name, default=None: getattr(config, name, default)  # noqa: E731
+        if get("model_type") != "llama" or get("hidden_act") != "silu":
             return False
-        if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+        if get("attention_bias") or get("mlp_bias") or get("sliding_window") is not None:
             return False
-        if getattr(config, "sliding_window", None) is not None:
-            return False
-        if (getattr(config, "pretraining_tp", 1) or 1) != 1:
-            return False  # transformers 4 split the matmuls under pretraining_tp > 1
+        if (get("pretraining_tp", 1) or 1) != 1:
+            return False  # transformers 4 split the matmuls into slices under pretraining_tp > 1
         rp = _rope_parameters(config)
         if any(isinstance(v, dict) for v in rp.values()):
-            return False  # per-layer-type rope settings
+            return False  # RoPE settings per layer type
         if rp.get("rope_type", rp.get("type", "default")) != "default":
             return False  # linear / dynamic / yarn / llama3 scaling change the frequencies
-        return (rp.get("partial_rotary_factor", 1.0) or 1.0) == 1.0
+        return (rp.get("partial_rotary_factor") or 1.0) == 1.0
 
     def __init__(self, model, max_len: int | None = None):
         cfg = model.config
         if not self.supports(cfg):
             raise ValueError("FastLlama does not support this config; use transformers instead")
-        self.n_head = cfg.num_attention_heads
-        self.n_kv = cfg.num_key_value_heads or self.n_head
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head
-        self.hidden = cfg.hidden_size
+        nh, nkv = cfg.num_attention_heads, cfg.num_key_value_heads or cfg.num_attention_heads
+        hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // nh
+        self.n_head, self.n_kv, self.head_dim = nh, nkv, hd
+        self.q_dim, self.kv_dim, self.inter = nh * hd, nkv * hd, cfg.intermediate_size
         self.vocab = cfg.vocab_size
-        self.eps = float(cfg.rms_norm_eps)
-        self.max_len = int(max_len or cfg.max_position_embeddings)
+        self.max_len = int(cfg.max_position_embeddings if max_len is None else max_len)
+        if self.max_len < 1:
+            raise ValueError(f"max_len must be positive, got {self.max_len}")
         self.length = 0
+        d = cfg.hidden_size
+        # x * rsqrt(mean(x^2) + eps) is computed as x * rsqrt(eps + sum(x^2) / d), with the
+        # 1/d and eps in one add (sum is a cheaper reduction than mean on CPU)
+        self.eps, self.inv_d = torch.tensor(float(cfg.rms_norm_eps)), 1.0 / d
 
         def w(t):  # private fp32 copy: the caller may keep training or casting its model
-            return t.detach().to("cpu", torch.float32).clone().contiguous()
+            return t.detach().to("cpu", torch.float32).clone()
 
-        hd, scale = self.head_dim, self.head_dim**-0.5
+        # Rotate pairs (i, i + hd/2) of each q/k head as complex numbers: reorder W_q/W_k rows
+        # so those pairs sit side by side. Scores q.k are unchanged by the same reorder of q
+        # and k (the cached keys are kept in this order); v and o_proj are untouched.
+        perm = torch.arange(hd).view(2, hd // 2).t().reshape(-1)
+        perm_qk = (torch.arange(nh + nkv)[:, None] * hd + perm).reshape(-1)
         base = model.model
-        self.embed = w(base.embed_tokens.weight)
+        n_layers = len(base.layers)
+        # per layer and position the row [k | v] of the qkv matmul, so one copy caches both; keys
+        # and values are strided views of it, laid out for bmm: K (nkv, hd, pos), V (nkv, pos, hd)
+        self.cache = torch.zeros(n_layers, self.max_len, 2 * self.kv_dim)
+        kv = self.cache.view(n_layers, self.max_len, 2, nkv, hd)
+        keys, values = kv[:, :, 0].permute(0, 2, 3, 1), kv[:, :, 1].transpose(1, 2)
+
         self.layers = []
-        for layer in base.layers:
+        for i, layer in enumerate(base.layers):
             at, mlp = layer.self_attn, layer.mlp
-            # the attention scale is folded into W_q (RoPE is linear, so scaling q before it is
-            # the same as scaling the scores after); q, k, v then come out of one matmul
-            wqkv = torch.cat([w(at.q_proj.weight) * scale, w(at.k_proj.weight), w(at.v_proj.weight)])
+            # the attention scale goes into W_q (RoPE is linear, so it commutes), each RMSNorm
+            # weight into the columns of the matmul that follows it; weights are stored as
+            # contiguous (in, out), the fastest layout for a 1-row mm on MKL, and
+            # addmm(x, y, W) adds the residual for free
+            wqk = torch.cat([w(at.q_proj.weight) * hd**-0.5, w(at.k_proj.weight)])[perm_qk]
+            wqkv = torch.cat([wqk, w(at.v_proj.weight)]) * w(layer.input_layernorm.weight)
             wgu = torch.cat([w(mlp.gate_proj.weight), w(mlp.up_proj.weight)])
-            # o_proj and down_proj are used as addmm(x, y, W.t()): the residual add comes free
-            self.layers.append((
-                w(layer.input_layernorm.weight), wqkv, w(at.o_proj.weight).t(),
-                w(layer.post_attention_layernorm.weight), wgu, w(mlp.down_proj.weight).t(),
-            ))
-        self.norm = w(base.norm.weight)
-        head = model.lm_head.weight
-        self.lm_head = self.embed if head is base.embed_tokens.weight else w(head)
-        self.q_dim, self.kv_dim = self.n_head * hd, self.n_kv * hd
-        self.inter = self.layers[0][4].shape[0] // 2 if self.layers else 0
+            wgu = wgu * w(layer.post_attention_layernorm.weight)
+            wo, wd = w(at.o_proj.weight), w(mlp.down_proj.weight)
+            weights = [t.t().contiguous() for t in (wqkv, wo, wgu, wd)]
+            # the cache views too are made once: indexing them per step costs more than the math
+            self.layers.append((*weights, self.cache[i], keys[i], values[i]))
+        self.embed = w(base.embed_tokens.weight)  # tied or not, lm_head below is its own copy
+        self.lm_head = (w(model.lm_head.weight) * w(base.norm.weight)).t().contiguous()
 
-        # RoPE as transformers computes it (fp32 positions times fp32 inverse frequencies), for
-        # every position once; rotate_half's minus sign is folded into the sin table
-        theta = float(_rope_parameters(cfg).get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
+        # RoPE angles as transformers computes them (fp32 position * fp32 inverse frequency),
+        # for every position once, as unit complex numbers (max_len, 1, hd/2) over heads
+        rp = _rope_parameters(cfg)
+        theta = float(rp.get("rope_theta", getattr(cfg, "rope_theta", None) or 10000.0))
         inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
-        freqs = torch.arange(self.max_len, dtype=torch.int64).float()[:, None] * inv_freq
-        self.cos = torch.cat([freqs.cos(), freqs.cos()], -1)  # (max_len, hd)
-        self.sin = torch.cat([-freqs.sin(), freqs.sin()], -1)
-
-        # K/V for every layer and position, written in place: (layers, kv_heads, max_len, hd)
-        shape = (len(self.layers), self.n_kv, self.max_len, hd)
-        self.k_cache = torch.zeros(shape)
-        self.v_cache = torch.zeros(shape)
+        angles = torch.arange(self.max_len, dtype=torch.int64).float()[:, None] * inv_freq
+        self.rope = torch.complex(angles.cos(), angles.sin())[:, None]
 
     def reset(self) -> None:
-        self.length = 0  # stale cache entries are never read past `length`
+        self.length = 0  # cache rows past `length` are never read
 
     def rollback(self, length: int) -> None:
         if not 0 <= length <= self.length:
@@ -105,21 +114,21 @@ class FastLlama:
         self.length = length
 
     @torch.inference_mode()
-    def snapshot(self, start: int):
+    def snapshot(self, start: int) -> torch.Tensor:
         if not 0 <= start <= self.length:
             raise ValueError(f"snapshot start {start} outside the cache (length {self.length})")
-        return (self.k_cache[:, :, start:self.length].clone(),
-                self.v_cache[:, :, start:self.length].clone())
+        return self.cache[:, start:self.length].clone()
 
     @torch.inference_mode()
-    def restore(self, start: int, snap) -> None:
-        k, v = snap
-        n = k.shape[2]
+    def restore(self, start: int, snap: torch.Tensor) -> None:
+        n = snap.shape[1]
         if not 0 <= start <= self.length or start + n > self.max_len:
-            raise ValueError(f"cannot restore {n} tokens at {start} (length {self.length})")
-        self.k_cache[:, :, start:start + n] = k
-        self.v_cache[:, :, start:start + n] = v
+            raise ValueError(f"cannot restore {n} tokens at {start} (cache holds {self.length})")
+        self.cache[:, start:start + n] = snap
         self.length = start + n
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.add(self.eps, (x * x).sum(-1, keepdim=True), alpha=self.inv_d).rsqrt_()
 
     @torch.inference_mode()
     def forward(self, ids: list[int]) -> torch.Tensor:
@@ -128,44 +137,40 @@ class FastLlama:
         end = pos + T
         if end > self.max_len:
             raise ValueError(f"{end} tokens exceed max_len {self.max_len}")
-        nh, nkv, hd, d, eps = self.n_head, self.n_kv, self.head_dim, self.hidden, self.eps
-        g = nh // nkv  # query heads per kv head (grouped-query attention)
-        qd, kvd, inter = self.q_dim, self.kv_dim, self.inter
+        if T == 0:
+            return torch.empty(0, self.vocab)
+        nh, nkv, hd, qd = self.n_head, self.n_kv, self.head_dim, self.q_dim
+        g, qkd, inter = nh // nkv, qd + self.kv_dim, self.inter
         if T == 1:
-            x = self.embed[ids[0]][None]  # int indexing: no index tensor to build
-            mask = None  # one new token may attend to everything cached
+            if not 0 <= ids[0] < self.vocab:
+                raise IndexError(f"token id {ids[0]} out of range")
+            x = self.embed[ids[0]:ids[0] + 1]  # a slice: no index tensor to build
+            mask = None  # the one new token may attend to every cached position
         else:
             x = self.embed[torch.tensor(ids, dtype=torch.long)]
             # chunk token i (position pos + i) sees positions <= pos + i
             mask = torch.full((T, end), float("-inf")).triu_(pos + 1)
-        cos, sin = self.cos[pos:end, None], self.sin[pos:end, None]  # (T, 1, hd) over heads
-        half = hd // 2
+        rope = self.rope[pos:end]
 
-        for i, (w_in, wqkv, wo_t, w_post, wgu, wd_t) in enumerate(self.layers):
-            h = F.rms_norm(x, (d,), w_in, eps)
-            qkv = F.linear(h, wqkv)
-            # RoPE on q and k heads together: x*cos + rotate_half(x)*sin, rotate_half = swap halves
-            qk = qkv[:, :qd + kvd].view(T, nh + nkv, hd)
-            qk = torch.addcmul(qk * cos, qk.view(T, nh + nkv, 2, half).flip(2).view(T, nh + nkv, hd), sin)
-            kc, vc = self.k_cache[i], self.v_cache[i]
-            kc[:, pos:end] = qk[:, nh:].transpose(0, 1)
-            vc[:, pos:end] = qkv[:, qd + kvd:].view(T, nkv, hd).transpose(0, 1)
-            # each kv head serves g query heads: batch over kv heads, (g*T) query rows each
+        for wqkv, wo, wgu, wd, cache, keys, values in self.layers:
+            qkv = torch.mm(self._norm(x), wqkv)  # (T, [q | k | v])
+            torch.view_as_complex(qkv[:, :qkd].view(T, nh + nkv, hd // 2, 2)).mul_(rope)
+            cache[pos:end] = qkv[:, qd:]
+            # each kv head serves g query heads: batch over kv heads, g*T query rows each
             if T == 1:
-                q = qk[0, :nh].view(nkv, g, hd)
+                q = qkv[0, :qd].view(nkv, g, hd)
             else:
-                q = qk[:, :nh].view(T, nkv, g, hd).permute(1, 2, 0, 3).reshape(nkv, g * T, hd)
-            att = torch.bmm(q, kc[:, :end].transpose(1, 2))  # (nkv, g*T, end)
+                q = qkv[:, :qd].view(T, nkv, g, hd).permute(1, 2, 0, 3).reshape(nkv, g * T, hd)
+            att = torch.bmm(q, keys.narrow(2, 0, end))  # (nkv, g*T, end)
             if mask is not None:
                 att = (att.view(nkv, g, T, end) + mask).view(nkv, g * T, end)
-            y = torch.bmm(att.softmax(-1), vc[:, :end])  # (nkv, g*T, hd)
+            y = torch.bmm(att.softmax(-1), values.narrow(1, 0, end))  # (nkv, g*T, hd)
             if T > 1:
                 y = y.view(nkv, g, T, hd).permute(2, 0, 1, 3)
-            x = torch.addmm(x, y.reshape(T, qd), wo_t)
+            x = torch.addmm(x, y.reshape(T, qd), wo)
 
-            h = F.rms_norm(x, (d,), w_post, eps)
-            gu = F.linear(h, wgu)
-            x = torch.addmm(x, F.silu(gu[:, :inter]) * gu[:, inter:], wd_t)
+            gu = torch.mm(self._norm(x), wgu)
+            x = torch.addmm(x, F.silu(gu[:, :inter]) * gu[:, inter:], wd)
 
         self.length = end
-        return F.linear(F.rms_norm(x, (d,), self.norm, eps), self.lm_head)
+        return torch.mm(self._norm(x), self.lm_head)

@@ -1,7 +1,7 @@
 """Check that a decoding method samples exactly from the target's distribution.
 
-The target's own distribution over the first two new tokens can be computed exactly (one batched
-forward), so a method's samples are compared with it by a chi-square goodness-of-fit test. This is
+The target's own distribution over the first few new tokens can be computed exactly (batched
+forwards over every likely prefix), so a method's samples are compared with it by a chi-square goodness-of-fit test. This is
 how duolab shows that speculative methods are lossless at any temperature / top-k / top-p.
 """
 
@@ -19,38 +19,43 @@ END = -1  # stands for "no token" after an EOS
 
 
 @torch.inference_mode()
-def exact_two_token_distribution(pair: Pair, prompt: str, sampling: SamplingConfig,
-                                 min_prob: float = 1e-5) -> dict[tuple[int, int], float]:
-    """P(t1, t2) under the target's own sampling (AR). First tokens below min_prob are dropped
-    (their mass ends up in the test's pooled bin)."""
+def exact_prefix_distribution(pair: Pair, prompt: str, sampling: SamplingConfig, n_tokens: int = 2,
+                              min_prob: float = 1e-5, batch: int = 256) -> dict[tuple, float]:
+    """P(t1, ..., tn) under the target's own sampling (AR), by enumerating every prefix whose
+    probability is at least min_prob (the rest ends up in the test's pooled bin). A prefix that
+    ends with EOS is padded with END."""
     ids = pair.tokenizer.encode(prompt)
-    model, dev = pair.target, pair.target_device
-    p1 = logits_to_probs(model(torch.tensor([ids], device=dev)).logits[0, -1].cpu(), sampling)
-    firsts = [int(t) for t in torch.nonzero(p1 >= min_prob).flatten()]
-    joint: dict[tuple[int, int], float] = {}
     eos = pair.eos_token_id
-    batch = torch.tensor([ids + [t] for t in firsts], device=dev)
-    p2 = logits_to_probs(model(batch).logits[:, -1].cpu(), sampling)
-    for row, t1 in enumerate(firsts):
-        if t1 == eos:
-            joint[(t1, END)] = float(p1[t1])
-            continue
-        for t2 in torch.nonzero(p2[row] * p1[t1] >= min_prob * min_prob).flatten().tolist():
-            joint[(t1, t2)] = float(p1[t1] * p2[row, t2])
-    return joint
+    frontier: dict[tuple, float] = {(): 1.0}
+    for step in range(n_tokens):
+        grown: dict[tuple, float] = {}
+        open_ = [pre for pre in frontier if END not in pre]
+        for pre in frontier:
+            if END in pre:
+                grown[pre + (END,)] = frontier[pre]
+        for i in range(0, len(open_), batch):
+            chunk = open_[i:i + batch]
+            x = torch.tensor([ids + list(pre) for pre in chunk], device=pair.target_device)
+            probs = logits_to_probs(pair.target(x).logits[:, -1].float().cpu(), sampling)
+            for pre, row in zip(chunk, probs):
+                mass = row * frontier[pre]
+                for tok in torch.nonzero(mass >= min_prob).flatten().tolist():
+                    grown[pre + (tok,) + ((END,) if tok == eos and step < n_tokens - 1 else ())] = float(mass[tok])
+        frontier = {pre[:step + 1]: p for pre, p in grown.items()}
+    return frontier
 
 
-def sample_two_tokens(pair: Pair, prompt: str, method: str, n_samples: int, sampling: SamplingConfig,
-                      seed: int = 0, max_new_tokens: int = 3, progress=None, **options) -> Counter:
-    """Counts of (t1, t2) over n_samples independent generations (seeds seed, seed+1, ...)."""
+def sample_prefixes(pair: Pair, prompt: str, method: str, n_samples: int, sampling: SamplingConfig,
+                    n_tokens: int = 2, seed: int = 0, max_new_tokens: int = 3, progress=None,
+                    **options) -> Counter:
+    """Counts of the first n_tokens over n_samples independent generations (seeds seed, seed+1, ...)."""
     counts: Counter = Counter()
     it = range(n_samples) if progress is None else progress(range(n_samples))
     for i in it:
         g = generate(pair, prompt, method=method, max_new_tokens=max_new_tokens,
                      temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p,
                      seed=seed + i, **options)
-        toks = g.token_ids + [END, END]
-        counts[(toks[0], toks[1])] += 1
+        counts[tuple((g.token_ids + [END] * n_tokens)[:n_tokens])] += 1
     return counts
 
 

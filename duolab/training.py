@@ -49,10 +49,11 @@ class TrainSpec:
 # and only two layers deep so that its per-token latency is a small fraction of the target's.
 TARGET = ModelSpec(hidden=256, layers=8, heads=4, intermediate=688, tie_embeddings=False)
 DRAFT = ModelSpec(hidden=128, layers=2, heads=2, intermediate=344, tie_embeddings=True)
-# Step counts are recipe constants sized for ~10 min (draft, ~10k tokens/s) and ~55 min
-# (target, ~1.1k tokens/s) on 2 CPU cores; 850 target steps is about one pass over the corpus.
+# Step counts are recipe constants sized for ~15 min (draft) and ~35 min (target) on 2 CPU
+# cores. The target uses smaller batches (more updates per token): with 850 steps of 16x256 at
+# lr 1.5e-3 it ended *worse* than the draft, which is not how a real pair behaves.
 DRAFT_TRAIN = TrainSpec(steps=1600, lr=2.5e-3, warmup=80)
-TARGET_TRAIN = TrainSpec(steps=850, lr=1.5e-3, warmup=50)
+TARGET_TRAIN = TrainSpec(steps=2000, batch=8, lr=2e-3, warmup=100)
 
 
 def llama_config(spec: ModelSpec, bos: int = 0, eos: int = 1, pad: int = 2):

@@ -30,6 +30,18 @@ import torch
 from duolab.runtime import pin_current_thread
 
 READY_TIMEOUT_S = 180.0
+# Both sides busy-poll this long before sleeping in select(): a sleeping process can take
+# milliseconds to be woken when its core is shared, which is as long as a whole draft round.
+SPIN_S = 0.005
+
+
+def poll(conn: Connection, timeout: float, spin_s: float = SPIN_S) -> bool:
+    """conn.poll(timeout), spinning for the first spin_s seconds."""
+    end_spin = time.perf_counter() + min(spin_s, timeout)
+    while time.perf_counter() < end_spin:
+        if conn.poll(0):
+            return True
+    return conn.poll(max(0.0, timeout - spin_s))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -74,7 +86,7 @@ class DraftWorker:
 
     def _recv(self, timeout: float):
         try:
-            if not self.conn.poll(timeout):
+            if not poll(self.conn, timeout):
                 return None
             return self.conn.recv()
         except (EOFError, OSError):
@@ -160,7 +172,7 @@ def serve(conn: Connection, runner, parent_pid: int) -> None:
     fault: dict | None = None
     while True:
         try:
-            if not conn.poll(0.5):
+            if not poll(conn, 0.5):
                 if os.getppid() != parent_pid:
                     return  # parent gone
                 continue

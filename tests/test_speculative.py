@@ -5,7 +5,7 @@ import torch
 
 import duolab.decoding
 from duolab import generate
-from duolab.lossless import chi_square_test, exact_two_token_distribution, sample_two_tokens
+from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.sampling import BlockVerdict, SamplingConfig, sample
 from tests.conftest import TASKS, task_prompts
 
@@ -49,8 +49,8 @@ N_SAMPLES = 4000
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
 def test_sps_sampling_is_lossless(toy_pair, sampling):
-    expected = exact_two_token_distribution(toy_pair, PROMPT, sampling)
-    counts = sample_two_tokens(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
+    expected = exact_prefix_distribution(toy_pair, PROMPT, sampling)
+    counts = sample_prefixes(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
     stat, dof, p = chi_square_test(counts, expected)
     assert dof >= 5
     assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
@@ -69,7 +69,7 @@ def broken_verify_block(target_probs, draft_tokens, draft_probs, generator):
 def test_the_test_catches_a_broken_residual_rule(toy_pair, monkeypatch):
     monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
     sampling = SAMPLING_CASES[0]
-    expected = exact_two_token_distribution(toy_pair, PROMPT, sampling)
-    counts = sample_two_tokens(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
+    expected = exact_prefix_distribution(toy_pair, PROMPT, sampling)
+    counts = sample_prefixes(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
     stat, dof, p = chi_square_test(counts, expected)
     assert p < 1e-6, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
