@@ -145,7 +145,7 @@ def encode_documents(tokenizer, docs: list[tuple[str, str]]):
     tokenizer.model_max_length = 10**9  # whole documents here; training windows are cut later
     ids_per_doc = tokenizer([t for _, t in docs], add_special_tokens=True)["input_ids"]
     counts: dict[str, int] = {}
-    for (src, _), ids in zip(docs, ids_per_doc):
+    for (src, _), ids in zip(docs, ids_per_doc, strict=False):
         counts[src] = counts.get(src, 0) + len(ids) + 1
     stream = np.fromiter((i for ids in ids_per_doc for i in (*ids, eos)), dtype=np.int32)
     return stream, counts

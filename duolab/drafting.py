@@ -166,7 +166,7 @@ class MultiSequenceDrafter:
         q2_max = float(after_c1.softmax(-1).max()) if after_c1 is not None else 0.0
         firsts, lengths = plan_sequences(q1, q2_max, budget, max_sequences)
         sequences, probs, branches = [], [], []
-        for j, (first, length) in enumerate(zip(firsts, lengths)):
+        for j, (first, length) in enumerate(zip(firsts, lengths, strict=False)):
             if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
                 self.runner.rollback(base)
                 del self.seq[base:]
@@ -187,5 +187,5 @@ class MultiSequenceDrafter:
         self.base_len = base
         self.saved = [b for b in branches if b[1] is not None]
         top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
-        candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values)]
+        candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values, strict=False)]
         return DraftTree(sequences, probs, candidates, float(q1[c1]) * q2_max)

@@ -137,7 +137,7 @@ class Run:
             "tau": n / self.target_forwards if self.target_forwards else 0.0,
             "acceptance_rate": self.accepted_tokens / self.draft_tokens if self.draft_tokens else 0.0,
             "acceptance_by_position": [
-                a / r if r else 0.0 for a, r in zip(self.accepted_by_position, self.reached_by_position)
+                a / r if r else 0.0 for a, r in zip(self.accepted_by_position, self.reached_by_position, strict=False)
             ],
             "rounds": self.rounds,
             "stop_reason": self.stop_reason or "max_new_tokens",

@@ -47,7 +47,7 @@ class CachedModel:
     def restore(self, start: int, snap: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Put a snapshot back at position `start` (dropping whatever followed start)."""
         self.rollback(start)
-        for layer, (k, v) in zip(self.cache.layers, snap):
+        for layer, (k, v) in zip(self.cache.layers, snap, strict=False):
             layer.keys = torch.cat([layer.keys, k], dim=-2)
             layer.values = torch.cat([layer.values, v], dim=-2)
         self.length = start + (snap[0][0].shape[-2] if snap else 0)

@@ -37,7 +37,7 @@ def exact_prefix_distribution(pair: Pair, prompt: str, sampling: SamplingConfig,
             chunk = open_[i:i + batch]
             x = torch.tensor([ids + list(pre) for pre in chunk], device=pair.target_device)
             probs = logits_to_probs(pair.target(x).logits[:, -1].float().cpu(), sampling)
-            for pre, row in zip(chunk, probs):
+            for pre, row in zip(chunk, probs, strict=False):
                 mass = row * frontier[pre]
                 for tok in torch.nonzero(mass >= min_prob).flatten().tolist():
                     grown[pre + (tok,) + ((END,) if tok == eos and step < n_tokens - 1 else ())] = float(mass[tok])
@@ -70,7 +70,7 @@ def chi_square_test(counts: Counter, expected: dict, min_expected: float = 5.0) 
     if rest_exp >= min_expected or rest_obs > 0:
         observed.append(rest_obs)
         wanted.append(max(rest_exp, 1e-9))
-    stat = sum((o - e) ** 2 / e for o, e in zip(observed, wanted))
+    stat = sum((o - e) ** 2 / e for o, e in zip(observed, wanted, strict=False))
     dof = len(observed) - 1
     pvalue = float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
                                            torch.tensor(stat / 2, dtype=torch.float64)))

@@ -56,6 +56,13 @@ class Pair:
                 close()
         self.resources.clear()
 
+    def __repr__(self) -> str:
+        def size(m):
+            return f"{sum(p.numel() for p in m.parameters()) / 1e6:.2f}M params"
+        return (f"Pair(target={self.target_source} [{size(self.target)}, {self.target_device}], "
+                f"draft={self.draft_source} [{size(self.draft)}, {self.draft_device}], "
+                f"vocab={len(self.tokenizer)}, context={self.context_length})")
+
     def __enter__(self) -> "Pair":
         return self
 

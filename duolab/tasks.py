@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import random
 import sysconfig
 import textwrap
@@ -169,16 +170,16 @@ PLANS = ("write a book about the experience", "teach others how to do the same",
 
 
 def summarization(rng: random.Random) -> Example:
-    f, l = _name(rng)
+    f, last = _name(rng)
     town, job = rng.choice(TOWNS), rng.choice(JOBS)
-    lead = f"On {rng.choice(DAYS)}, {f} {l}, a {job} from {town}, {rng.choice(EVENTS)}."
+    lead = f"On {rng.choice(DAYS)}, {f} {last}, a {job} from {town}, {rng.choice(EVENTS)}."
     key = rng.choice(KEY_FACTS).format(n=rng.randint(12, 950))
     f2, l2 = _name(rng)
     fillers = [t.format(town=town, wx=rng.choice(("cold", "sunny", "grey", "windy", "mild")), f2=f2, l2=l2,
                         adj=rng.choice(("welcome", "pleasant", "great", "happy")))
                for t in rng.sample(FILLERS, rng.randint(2, 4))]
-    quote = f"\"{rng.choice(QUOTES)},\" said {l}."
-    plan = f"{l} now plans to {rng.choice(PLANS).format(town=rng.choice(TOWNS))}."
+    quote = f"\"{rng.choice(QUOTES)},\" said {last}."
+    plan = f"{last} now plans to {rng.choice(PLANS).format(town=rng.choice(TOWNS))}."
     body = fillers + [quote]
     rng.shuffle(body)
     body.insert(rng.randint(0, len(body)), key)
@@ -191,18 +192,18 @@ def summarization(rng: random.Random) -> Example:
 # --------------------------------------------------------------------------- qa
 def _person_facts(rng: random.Random) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Passage sentences about one person, plus (question, answer span, evidence sentence)."""
-    f, l = _name(rng)
+    f, last = _name(rng)
     town, year, job = rng.choice(TOWNS), str(rng.randint(1901, 1999)), rng.choice(JOBS)
     years, color, animal = str(rng.randint(2, 40)), rng.choice(COLORS), rng.choice(ANIMALS)
     pet, hobby, moved = rng.choice(PETS), rng.choice(HOBBIES), rng.choice(TOWNS)
-    sents = [f"{f} {l} was born in {town} in {year}.", f"{f} worked as a {job} for {years} years.",
+    sents = [f"{f} {last} was born in {town} in {year}.", f"{f} worked as a {job} for {years} years.",
              f"{f} owned a {color} {animal} called {pet}.", f"In the evenings {f} enjoyed {hobby}.",
              f"Later {f} moved to {moved}."]
-    qas = [(f"Where was {f} {l} born?", town, sents[0]), (f"In which year was {f} {l} born?", year, sents[0]),
-           (f"What was the job of {f} {l}?", f"a {job}", sents[1]),
-           (f"What was the name of the pet of {f} {l}?", pet, sents[2]),
-           (f"What did {f} {l} enjoy in the evenings?", hobby, sents[3]),
-           (f"Where did {f} {l} move later?", moved, sents[4])]
+    qas = [(f"Where was {f} {last} born?", town, sents[0]), (f"In which year was {f} {last} born?", year, sents[0]),
+           (f"What was the job of {f} {last}?", f"a {job}", sents[1]),
+           (f"What was the name of the pet of {f} {last}?", pet, sents[2]),
+           (f"What did {f} {last} enjoy in the evenings?", hobby, sents[3]),
+           (f"Where did {f} {last} move later?", moved, sents[4])]
     return sents, qas
 
 
@@ -218,20 +219,20 @@ SEAS = "the North Sea, the Grey Bay, the Silver Sound, the Western Ocean, Lake M
 
 
 def _snippet(rng: random.Random) -> tuple[str, str, str]:
-    kind, town, (f, l) = rng.randrange(5), rng.choice(TOWNS), _name(rng)
+    kind, town, (f, last) = rng.randrange(5), rng.choice(TOWNS), _name(rng)
     year, n = str(rng.randint(1700, 2015)), rng.randint(120, 4800)
     if kind == 0:
-        return (f"The {town} public library was founded in {year} by {f} {l} and holds {n} old maps.",
-                f"Who founded the {town} public library?", f"{f} {l}")
+        return (f"The {town} public library was founded in {year} by {f} {last} and holds {n} old maps.",
+                f"Who founded the {town} public library?", f"{f} {last}")
     if kind == 1:
-        return (f"Mount {l} rises {n} metres above {town} and was first climbed in {year}.",
-                f"How tall is Mount {l}?", f"{n} metres")
+        return (f"Mount {last} rises {n} metres above {town} and was first climbed in {year}.",
+                f"How tall is Mount {last}?", f"{n} metres")
     if kind == 2:
         sea = rng.choice(SEAS)
         return (f"The river {f} flows through {town} for {n % 300 + 20} kilometres before it reaches {sea}.",
                 f"Where does the river {f} end?", sea)
     if kind == 3:
-        return (f"The {town} bridge was designed by the engineer {f} {l} and opened in {year}.",
+        return (f"The {town} bridge was designed by the engineer {f} {last} and opened in {year}.",
                 f"When did the {town} bridge open?", year)
     return (f"{town} is known for its {rng.choice(COLORS)} {rng.choice(('tiles', 'boats', 'roofs', 'apples'))} "
             f"and has about {n} inhabitants.", f"How many people live in {town}?", f"about {n}")
@@ -387,7 +388,7 @@ def code_functions(heldout: bool) -> list[Example]:
             head = textwrap.dedent("\n".join(lines[node.lineno - 1:doc.end_lineno]))
             body_lines = lines[doc.end_lineno:node.end_lineno]
             indent = len(lines[node.lineno - 1]) - len(lines[node.lineno - 1].lstrip())
-            body = "\n".join(l[indent:] for l in body_lines)
+            body = "\n".join(row[indent:] for row in body_lines)
             # Modest prompt, a body long enough to be worth drafting, but not a whole module.
             if not head.rstrip().endswith(('"""', "'''")) or not 120 <= len(body) <= 900 or len(head) > 700:
                 continue
@@ -427,3 +428,14 @@ def prompt_set(task: str, n: int = 60, seed: int = HELDOUT_SEED) -> list[Example
             seen.add(ex.prompt)
             out.append(ex)
     return out
+
+
+def load_prompts(task: str, n: int | None = None, data_dir: Path | None = None) -> list[str]:
+    """The first n prompts of the shipped held-out set data/prompts/<task>.jsonl."""
+    from duolab.models import DATA_DIR
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    path = Path(data_dir or DATA_DIR) / "prompts" / f"{task}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["prompt"] for r in rows[:n]]

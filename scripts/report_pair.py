@@ -104,7 +104,7 @@ def run(n_prompts: int, new_tokens: int, threads: int, models: Path = DATA / "mo
                 loss[name][1] += k
             cont = greedy(target, p_ids, new_tokens, eos)
             d_pred = argmax_along(draft, p_ids + cont, len(p_ids))
-            agree += sum(a == b for a, b in zip(d_pred, cont))
+            agree += sum(a == b for a, b in zip(d_pred, cont, strict=False))
             total += len(cont)
             if len(samples) < 2:
                 samples.append({"id": row["id"], "prompt_tail": row["prompt"][-160:],

@@ -1,15 +1,12 @@
-import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from duolab.models import DATA_DIR, load_pair
+from duolab.models import load_pair
+from duolab.tasks import load_prompts
 from duolab.toy import build_toy_pair
 
 torch.set_num_threads(1)  # two cores: keep tests from oversubscribing them
-
-TASKS = ["mt_bench", "translation", "summarization", "qa", "math_reasoning", "rag", "humaneval"]
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +25,4 @@ def default_pair():
 
 
 def task_prompts(task: str, n: int | None = None) -> list[str]:
-    path = DATA_DIR / "prompts" / f"{task}.jsonl"
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return [r["prompt"] for r in rows[:n]]
+    return load_prompts(task, n)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from duolab import generate
-from tests.conftest import TASKS, task_prompts
+from duolab.tasks import TASKS
+from tests.conftest import task_prompts
 
 
 def hf_greedy(pair, prompt, n):

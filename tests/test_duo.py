@@ -8,8 +8,9 @@ import pytest
 from duolab import generate, load_pair
 from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.sampling import SamplingConfig
+from duolab.tasks import TASKS
 from duolab.toy import build_toy_pair
-from tests.conftest import TASKS, task_prompts
+from tests.conftest import task_prompts
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml  # shipped with jupyter's dependencies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ def _name(spec: str) -> str:
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(d) for d in project["dependencies"]}
-    for extra, deps in project["optional-dependencies"].items():
+    for _extra, deps in project["optional-dependencies"].items():
         wanted |= {_name(d) for d in deps if not d.startswith("duolab")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_list = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))

@@ -7,7 +7,8 @@ import duolab.decoding
 from duolab import generate
 from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.sampling import BlockVerdict, SamplingConfig, sample
-from tests.conftest import TASKS, task_prompts
+from duolab.tasks import TASKS
+from tests.conftest import task_prompts
 
 SPECULATIVE = [("sps", {"budget": 4}), ("sps", {"budget": 1}), ("pld", {"budget": 6}), ("hf", {"budget": 4})]
 
