@@ -50,8 +50,9 @@ N_SAMPLES = 4000
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
 def test_sps_sampling_is_lossless(toy_pair, sampling):
-    expected = exact_prefix_distribution(toy_pair, PROMPT, sampling)
-    counts = sample_prefixes(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
+    expected = exact_prefix_distribution(toy_pair, PROMPT, sampling, n_tokens=3)
+    counts = sample_prefixes(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2,
+                             n_tokens=3)
     stat, dof, p = chi_square_test(counts, expected)
     assert dof >= 5
     assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"

@@ -1,0 +1,116 @@
+"""Benchmarks: tasks x methods sweeps into one tidy table, and the per-task summary of it.
+
+Methods are compared in the same run, round-robin (the order rotates per prompt and repeat, so
+no method always runs first or after a warm cache), with the median over repeats per prompt.
+Metrics follow DESIGN.md section 3: speedup = AR wall time / method wall time on the same
+prompts; tau = new tokens / target forwards.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from duolab.generation import METHODS, generate
+from duolab.models import Pair
+from duolab.tasks import TASKS, load_prompts
+
+STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
+                "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
+                "idle_fraction_target", "idle_fraction_draft", "worker_failed"]
+
+
+def parse_method_specs(specs: list[str]) -> dict[str, dict]:
+    """'duo:budget=6,max_sequences=1' -> {'duo:budget=6,max_sequences=1': {'method': 'duo', ...}}."""
+    out = {}
+    for spec in specs:
+        name, _, rest = spec.partition(":")
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r} in {spec!r}; known: {', '.join(METHODS)}")
+        options: dict = {"method": name}
+        for item in filter(None, rest.split(",")):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"option {item!r} in {spec!r} is not key=value")
+            options[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
+        out[spec] = options
+    return out
+
+
+def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: int = 5,
+                  max_new_tokens: int = 128, repeats: int = 3, generate_options: dict | None = None,
+                  progress: bool = True) -> pd.DataFrame:
+    """One row per (task, prompt, repeat, method label) with every stat in STAT_COLUMNS.
+
+    `methods` maps a label to generate()'s keyword arguments (at least `method`). Each label runs
+    once before timing starts, so worker start-up and lazy allocations are not measured.
+    """
+    if "ar" not in {o["method"] for o in methods.values()}:
+        raise ValueError("methods must include an 'ar' entry: speedups are measured against it")
+    if n_prompts < 1 or repeats < 1 or max_new_tokens < 1:
+        raise ValueError("n_prompts, repeats and max_new_tokens must each be at least 1")
+    common = {"max_new_tokens": max_new_tokens, **(generate_options or {})}
+    labels = list(methods)
+    warm = load_prompts(tasks[0], 1)[0]
+    for label in labels:
+        generate(pair, warm, **common, **methods[label])
+
+    work = [(t, i, p) for t in tasks for i, p in enumerate(load_prompts(t, n_prompts))]
+    rows = []
+    for n, (task, index, prompt) in enumerate(tqdm(work, desc="benchmark", disable=not progress)):
+        reference = None
+        for r in range(repeats):
+            shift = (n + r) % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                g = generate(pair, prompt, **common, **methods[label])
+                if methods[label]["method"] == "ar" and reference is None:
+                    reference = g.token_ids
+                rows.append({"task": task, "prompt_index": index, "repeat": r, "label": label,
+                             "method": methods[label]["method"], "token_ids": g.token_ids,
+                             **{c: g.stats.get(c) for c in STAT_COLUMNS}})
+        for row in rows[-repeats * len(labels):]:
+            row["matches_ar"] = row.pop("token_ids") == reference
+    return pd.DataFrame(rows)
+
+
+def summarize(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per task and method: the median over repeats per prompt, then totals over prompts.
+
+    tokens_per_s = total new tokens / total wall time; speedup = AR's total wall time / the
+    method's on the same prompts; ttft_s is the median over prompts. A final task "median" row
+    per method holds the median over tasks.
+    """
+    per_prompt = (raw.groupby(["task", "label", "method", "prompt_index"], sort=False)
+                  .median(numeric_only=True).reset_index())
+    rows = []
+    for (task, label, method), g in per_prompt.groupby(["task", "label", "method"], sort=False):
+        ar = per_prompt[(per_prompt.task == task) & (per_prompt.method == "ar")]
+        rows.append({
+            "task": task, "label": label, "method": method, "prompts": len(g),
+            "tokens_per_s": g.new_tokens.sum() / g.wall_time_s.sum(),
+            "speedup": ar.wall_time_s.sum() / g.wall_time_s.sum(),
+            "ttft_ms": 1000 * g.ttft_s.median(),
+            "tau": g.new_tokens.sum() / g.target_forwards.sum(),
+            "acceptance_rate": g.acceptance_rate.mean(),
+            "mean_k": g.mean_k.mean(),
+            "idle_fraction_target": g.idle_fraction_target.mean(),
+            "matches_ar": bool(raw[(raw.task == task) & (raw.label == label)].matches_ar.all()),
+        })
+    table = pd.DataFrame(rows)
+    overall = (table.groupby(["label", "method"], sort=False).median(numeric_only=True)
+               .reset_index().assign(task="median", matches_ar=table.groupby("label", sort=False)
+                                     .matches_ar.all().values))
+    return pd.concat([table, overall], ignore_index=True)
+
+
+def relative_to(summary: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Per task: each method's speedup over `label` and its TTFT as a fraction of `label`'s."""
+    tasks = summary[summary.task != "median"].copy()
+    base = tasks[tasks.label == label].set_index("task")
+    tasks[f"speedup_vs_{label}"] = tasks.tokens_per_s / tasks.task.map(base.tokens_per_s)
+    tasks[f"ttft_vs_{label}"] = tasks.ttft_ms / tasks.task.map(base.ttft_ms)
+    overall = (tasks.groupby(["label", "method"], sort=False).median(numeric_only=True)
+               .reset_index().assign(task="median"))
+    return pd.concat([tasks, overall], ignore_index=True)

@@ -1,0 +1,60 @@
+"""Compare decoders on the default pair (or DUOLAB_TARGET/DUOLAB_DRAFT) across the seven tasks.
+
+    python scripts/bench_methods.py                           # ar sps pld hf duo, 5 prompts/task
+    python scripts/bench_methods.py --methods ar sps:budget=6 duo:budget=6,max_sequences=1
+
+Prints a per-task table (tokens/s, speedup over AR, TTFT, tau) and writes the raw rows and the
+summary as CSV under data/results/ (see duolab.bench for the metric definitions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from duolab.bench import parse_method_specs, relative_to, run_benchmark, summarize
+from duolab.models import load_pair
+from duolab.plots import results_dir
+from duolab.tasks import TASKS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=["ar", "sps", "pld", "hf", "duo"])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    ap.add_argument("--prompts", type=int, default=5, help="prompts per task")
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--temperature", type=float, default=0.0)
+    ap.add_argument("--name", default="methods", help="CSV stem under data/results/")
+    ap.add_argument("--target-device", default=None, help="default: cuda if available, else cpu")
+    args = ap.parse_args()
+
+    methods = parse_method_specs(args.methods)
+    t0 = time.time()
+    with load_pair(target_device=args.target_device) as pair:
+        print(pair)
+        raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
+                            args.repeats, {"temperature": args.temperature, "seed": 0})
+    summary = summarize(raw)
+    if "sps" in summary.method.values:
+        sps_label = summary[summary.method == "sps"].label.iloc[0]
+        summary = relative_to(summary, sps_label)
+    out = results_dir()
+    raw.to_csv(out / f"{args.name}_raw.csv", index=False)
+    summary.to_csv(out / f"{args.name}_summary.csv", index=False)
+
+    pd.set_option("display.width", 200, "display.max_columns", 20, "display.precision", 3)
+    extra = [c for c in summary.columns if "_vs_" in c]
+    for col in ["tokens_per_s", "speedup", "ttft_ms", "tau", *extra]:
+        print(f"\n{col}")
+        print(summary.pivot(index="task", columns="label", values=col)
+              .reindex(list(args.tasks) + ["median"]))
+    print(f"\nall greedy outputs equal AR: {bool(raw.matches_ar.all())}")
+    print(f"{len(raw)} generations in {time.time() - t0:.0f} s; wrote {out}/{args.name}_*.csv")
+
+
+if __name__ == "__main__":
+    main()
