@@ -155,7 +155,11 @@ class MultiSequenceDrafter:
         self.seq.extend(tokens)
         return logits
 
-    def propose(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
+    def propose(self, context: list[int], budget: int, max_sequences: int,
+                min_prob: float = 0.0) -> DraftTree:
+        """Draft up to `budget` tokens in k sequences after `context`. A sequence stops early when
+        the draft's own probability of its next token falls below `min_prob` (0 = never): tokens
+        the draft doubts are unlikely to pass and cost target compute to verify."""
         keep = min(self._load_best_state(context), len(context) - 1)
         self.runner.rollback(keep)
         del self.seq[keep:]
@@ -175,6 +179,8 @@ class MultiSequenceDrafter:
             while len(toks) < length:
                 q = logits.softmax(-1)
                 tok = int(q.argmax())
+                if float(q[tok]) < min_prob:
+                    break
                 toks.append(tok)
                 ps.append(float(q[tok]))
                 if len(toks) < length:

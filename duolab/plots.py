@@ -59,6 +59,7 @@ def save_figure(fig: plt.Figure, name: str) -> list[Path]:
 
 
 SIDE_COLORS = {"forward": "tab:blue", "prefill": "tab:cyan", "draft": "tab:orange",
+               "catch_up": "tab:red",
                "sync": "tab:green", "wait": "lightgrey"}
 
 

@@ -99,11 +99,12 @@ class DraftWorker:
         except (BrokenPipeError, OSError):
             return False
 
-    def request(self, context: list[int], budget: int, max_sequences: int) -> int | None:
+    def request(self, context: list[int], budget: int, max_sequences: int,
+                min_prob: float = 0.0) -> int | None:
         """Ask for a draft tree after `context`; returns the request id (None if the worker is gone)."""
         self._next_id += 1
         ok = self._send({"op": "draft", "id": self._next_id, "context": context,
-                         "budget": budget, "max_sequences": max_sequences})
+                         "budget": budget, "max_sequences": max_sequences, "min_prob": min_prob})
         return self._next_id if ok else None
 
     def wait(self, request_id: int, timeout: float) -> dict | None:
@@ -188,7 +189,8 @@ def serve(conn: Connection, runner, parent_pid: int) -> None:
                         os._exit(3)
                     time.sleep(3600)  # hang
             start = time.perf_counter()
-            tree = drafter.propose(msg["context"], msg["budget"], msg["max_sequences"])
+            tree = drafter.propose(msg["context"], msg["budget"], msg["max_sequences"],
+                                   msg.get("min_prob", 0.0))
             conn.send({"id": msg["id"], "sequences": tree.sequences, "probs": tree.probs,
                        "candidates": tree.candidates, "confidence": tree.confidence,
                        "start": start, "end": time.perf_counter()})
