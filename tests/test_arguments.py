@@ -38,6 +38,11 @@ def no_model_work(toy_pair, monkeypatch):
         ({"method": "sps", "budget": 2.5}, "budget must be an integer >= 1"),
         ({"method": "pld", "budget": -3}, "budget must be an integer >= 1"),
         ({"method": "hf", "budget": "4"}, "budget must be an integer >= 1"),
+        ({"method": "duo", "budget": 0}, "budget must be an integer >= 1"),
+        ({"method": "duo", "max_sequences": 0}, "max_sequences must be an integer >= 1"),
+        ({"method": "duo", "catch_up": -1}, "catch_up must be an integer >= 0"),
+        ({"method": "duo", "min_draft_prob": 1.0}, r"min_draft_prob must be a number in \[0, 1\)"),
+        ({"method": "duo", "worker_timeout_s": 0}, "worker_timeout_s must be a number > 0"),
         ({"seed": 1.5}, "seed must be an integer or None"),
     ],
 )

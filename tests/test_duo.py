@@ -44,6 +44,22 @@ def test_greedy_equals_ar_toy(unsure_pair, budget, max_sequences):
         assert max(ks) > 1, "multi-sequence drafting never opened a second sequence"
 
 
+@pytest.mark.parametrize("options", [{"catch_up": 3}, {"min_draft_prob": 0.5},
+                                     {"budget": 16, "catch_up": 4, "min_draft_prob": 0.3}])
+def test_greedy_equals_ar_with_catch_up_and_early_stop(unsure_pair, options):
+    kinds = set()
+    for i in range(4):
+        prompt = f"def step{i}(self, batch):"
+        ar = generate(unsure_pair, prompt, max_new_tokens=48).token_ids
+        g = generate(unsure_pair, prompt, method="duo", max_new_tokens=48, **options)
+        assert g.token_ids == ar, (options, prompt)
+        kinds |= set(g.trace["kind"])
+        if "min_draft_prob" in options:  # every drafted token after a sequence's first clears the bar
+            for tree in g.details["draft_trees"]:
+                assert all(p >= options["min_draft_prob"] for ps in tree["probs"] for p in ps[1:])
+    assert ("catch_up" in kinds) == ("catch_up" in options)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_greedy_equals_ar_on_every_task_default_pair(default_pair, task):
     for prompt in task_prompts(task, 20):
