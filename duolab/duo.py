@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 
+from duolab.budget import auto_budget
 from duolab.generation import Run, check_budget, register_method
 from duolab.kvcache import CachedModel
 from duolab.models import Pair
@@ -47,7 +48,8 @@ def _discard_worker(pair: Pair) -> None:
 
 
 def _check_duo(options: dict) -> None:
-    check_budget(options)
+    if options.get("budget") != "auto":  # "auto": chosen from the measured profile (duolab.budget)
+        check_budget(options)
     k = options.get("max_sequences")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"max_sequences must be an integer >= 1 (1 = single chain), got {k!r}")
@@ -64,6 +66,8 @@ def _check_duo(options: dict) -> None:
 
 def _prepare(pair: Pair, options: dict) -> None:
     draft_worker(pair)  # start the worker outside the timed call, like loading a model
+    if options["budget"] == "auto":
+        auto_budget(pair)  # profiled once per pair, outside the timed call
 
 
 def _finish_alone(run: Run, target: CachedModel) -> None:
@@ -82,6 +86,7 @@ def _finish_alone(run: Run, target: CachedModel) -> None:
 def duo(run: Run, budget: int, max_sequences: int, catch_up: int, min_draft_prob: float,
         worker_timeout_s: float) -> None:
     pair = run.pair
+    budget = auto_budget(pair) if budget == "auto" else budget
     worker = draft_worker(pair)
     target = CachedModel(pair.target, pair.target_device)
     block: list[int] = []  # d: drafted last round, verified this round
@@ -159,6 +164,7 @@ def _duo_stats(run: Run, budget, max_sequences, k_per_round, failed, worker) -> 
         if kind != "wait":
             busy[side] += end - start
     return {
+        "budget_used": budget,
         "k_per_round": k_per_round,
         "mean_k": sum(k_per_round) / len(k_per_round) if k_per_round else 0.0,
         "idle_fraction_target": max(0.0, 1 - busy["target"] / wall),

@@ -1,0 +1,212 @@
+"""Measure the latencies the budget model and the simulator run on, on the machine at hand.
+
+`profile_pair(pair)` times, with warm-up, repeats and medians (CUDA-synchronized when the target
+is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64; its
+prefill against prompt length; the draft worker's time per drafted token (the duo path, fast
+runner) and the in-process draft's (the SpS path); the channel's round trip; the per-round sync.
+The result is a `LatencyProfile`, saved to / loaded from JSON so machines can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from duolab.kvcache import CachedModel
+from duolab.models import Pair
+from duolab.runtime import target_placement
+
+VERIFY_SIZES = list(range(1, 65))
+PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
+
+
+@dataclass
+class LatencyProfile:
+    """Measured latencies in milliseconds. `target_forward_ms[n-1]` is T_t(n)."""
+
+    machine: str
+    target: str
+    draft: str
+    target_device: str
+    target_forward_ms: list[float]
+    prefill_ms: dict[int, float]
+    draft_ms_per_token: float  # duo: the worker's runner, per drafted token
+    draft_overhead_ms: float  # duo: fixed cost of one draft request (context feed, reply)
+    sps_draft_ms_per_token: float  # sps: the in-process draft on the target's core
+    channel_ms: float  # round trip of the worker channel
+    sync_ms: float  # verification, sampling and KV rollback after a target forward
+    notes: dict = field(default_factory=dict)
+
+    def target_ms(self, n: int) -> float:
+        """T_t(n), extrapolated linearly past the measured range."""
+        curve = self.target_forward_ms
+        if n <= len(curve):
+            return curve[max(n, 1) - 1]
+        slope = (curve[-1] - curve[len(curve) // 2]) / (len(curve) - 1 - len(curve) // 2)
+        return curve[-1] + slope * (n - len(curve))
+
+    def draft_ms(self, n: int) -> float:
+        """The worker's time to answer a request for n draft tokens."""
+        return self.draft_overhead_ms + n * self.draft_ms_per_token
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyProfile:
+        data = json.loads(Path(path).read_text())
+        data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
+        return cls(**data)
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def _timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return 1000 * (time.perf_counter() - t)
+
+
+def _token_ids(pair: Pair, n: int) -> list[int]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(4, len(pair.tokenizer), (n,), generator=g).tolist()
+
+
+def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
+                   warmup: int = 1) -> list[float]:
+    """Median T_t(n) in ms: a forward over n new tokens after `context` cached ones. Sizes are
+    measured in interleaved passes, so a slow spell of the machine hits every n alike."""
+    model = CachedModel(pair.target, pair.target_device)
+    ids = _token_ids(pair, context + max(sizes))
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    with target_placement(pair.layout):
+        model.forward(ids[:context])
+        for r in range(warmup + repeats):
+            for n in sizes:
+                ms = _timed(lambda n=n: model.forward(ids[context:context + n]), pair.target_device)
+                model.rollback(context)
+                if r >= warmup:
+                    times[n].append(ms)
+    return [_median(times[n]) for n in sizes]
+
+
+def measure_prefill(pair: Pair, sizes=PREFILL_SIZES, repeats: int = 5) -> dict[int, float]:
+    """Median time (ms) of a fresh cache's first forward over a prompt of each length (interleaved)."""
+    ids = _token_ids(pair, max(sizes))
+    sizes = [s for s in sizes if s < pair.context_length]
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    with target_placement(pair.layout):
+        for r in range(repeats + 1):
+            for n in sizes:
+                model = CachedModel(pair.target, pair.target_device)
+                ms = _timed(lambda n=n, m=model: m.forward(ids[:n]), pair.target_device)
+                if r:
+                    times[n].append(ms)
+    return {n: _median(times[n]) for n in sizes}
+
+
+def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[float, float, float]:
+    """(ms per draft token, fixed ms per request, channel round trip ms) of the duo worker.
+
+    Each request drafts after a context that differs from the last in its final two tokens, as
+    after a typical round, so the fixed cost includes re-feeding them."""
+    from duolab.duo import draft_worker
+
+    worker = draft_worker(pair)
+    ids = _token_ids(pair, context + 8)
+    xs, ys = [], []
+    for n in (1, 4, 8, 16, 24):
+        times = []
+        for r in range(repeats + 1):
+            ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
+            tree = worker.wait(worker.request(ctx, n, 1), 30.0)
+            if tree is None:
+                raise RuntimeError("the draft worker did not answer while profiling")
+            if r:
+                times.append(1000 * (tree["end"] - tree["start"]))
+        xs.append(n)
+        ys.append(_median(times))
+    slope, intercept = _fit_line(xs, ys)
+    return slope, intercept, 1000 * worker.ping(200)
+
+
+def measure_sps_draft(pair: Pair, context: int = 128, n: int = 16, repeats: int = 5) -> float:
+    """ms per token of the in-process draft (what SpS uses), on the target's core."""
+    model = CachedModel(pair.draft, pair.draft_device)
+    ids = _token_ids(pair, context + n)
+    times = []
+    with target_placement(pair.layout):
+        model.forward(ids[:context])
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            for i in range(n):
+                model.forward([ids[context + i]])
+            times.append(1000 * (time.perf_counter() - t) / n)
+            model.rollback(context)
+    return _median(times[1:])
+
+
+def measure_sync(pair: Pair) -> float:
+    """Median per-round sync time of a short duo generation (verify, sample, roll back)."""
+    from duolab.generation import generate
+
+    trace = generate(pair, "The", method="duo", max_new_tokens=48).trace
+    sync = trace[trace["kind"] == "sync"]
+    return float(1000 * (sync["end_s"] - sync["start_s"]).median())
+
+
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
+def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
+    """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick)."""
+    sizes = [1, 2, 4, 8, 16, 32, 64] if quick else VERIFY_SIZES
+    curve = measure_target(pair, sizes, repeats=3 if quick else 9)
+    if quick:  # fill 1..64 by linear interpolation between the measured sizes
+        curve = [_interpolate(sizes, curve, n) for n in VERIFY_SIZES]
+    per_token, overhead, channel = measure_worker(pair, repeats=3 if quick else 9)
+    return LatencyProfile(
+        machine=f"{platform.node()} {platform.processor() or platform.machine()}",
+        target=pair.target_source, draft=pair.draft_source, target_device=str(pair.target_device),
+        target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
+        draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
+        sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
+        channel_ms=channel, sync_ms=measure_sync(pair),
+        notes={"quick": quick, "torch": torch.__version__,
+               "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
+    )
+
+
+def _interpolate(xs: list[int], ys: list[float], x: int) -> float:
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
+
+
+def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
+    """The pair's profile, measured on first use and kept for the pair's lifetime."""
+    prof = pair.resources.get("latency_profile")
+    if prof is None:
+        prof = profile_pair(pair, quick=quick)
+        pair.resources["latency_profile"] = prof
+    return prof

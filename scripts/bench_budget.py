@@ -1,0 +1,93 @@
+"""Check the budget model against measurement, per task, on the default pair.
+
+    python scripts/bench_budget.py [--profile data/profiles/cpu-2core.json]
+
+For every task: measure the greedy acceptance alpha on its prompts; predict tokens/s for AR, SpS
+and duo at every budget of the sweep from the latency profile; measure the same configurations
+(round-robin, median over repeats); report the auto-chosen budget, the best measured budget, the
+paper's equal-time budget, and predicted vs measured throughput.
+Writes data/results/budget_prediction.csv and data/results/budget_choice.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from duolab.bench import run_benchmark, summarize
+from duolab.budget import choose_budget, equal_time_budget, measure_acceptance, predict
+from duolab.models import DATA_DIR, load_pair
+from duolab.plots import results_dir
+from duolab.profiling import LatencyProfile, profile_pair
+from duolab.tasks import TASKS, load_prompts
+
+DUO_BUDGETS = [1, 2, 3, 4, 6, 8, 10, 12, 16, 24]
+SPS_BUDGETS = [2, 4, 8]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--profile", default=str(DATA_DIR / "profiles" / "cpu-2core.json"))
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    ap.add_argument("--prompts", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    args = ap.parse_args()
+
+    pred_rows, choice_rows = [], []
+    with load_pair() as pair:
+        profile = (LatencyProfile.load(args.profile) if Path(args.profile).exists()
+                   else profile_pair(pair))
+        methods = {"ar": {"method": "ar"},
+                   **{f"sps:{b}": {"method": "sps", "budget": b} for b in SPS_BUDGETS},
+                   **{f"duo:{b}": {"method": "duo", "budget": b} for b in DUO_BUDGETS}}
+        for task in args.tasks:
+            prompts = load_prompts(task, args.prompts)
+            alpha = measure_acceptance(pair, prompts, args.max_new_tokens)
+            raw = run_benchmark(pair, methods, [task], args.prompts, args.max_new_tokens,
+                                args.repeats, progress=False)
+            summary = summarize(raw)
+            summary = summary[summary.task == task].set_index("label")
+            new_tokens = float(raw.new_tokens.mean())
+            prompt_tokens = sum(len(pair.tokenizer.encode(p)) for p in prompts) / len(prompts)
+            shape = {"new_tokens": round(new_tokens), "prompt_tokens": round(prompt_tokens)}
+            for method, budgets in (("ar", [0]), ("sps", SPS_BUDGETS), ("duo", DUO_BUDGETS)):
+                table = predict(profile, alpha, [method], budgets, **shape)
+                for b, predicted in zip(table.budget, table.predicted_tokens_per_s, strict=True):
+                    measured = summary.loc["ar" if method == "ar" else f"{method}:{b}", "tokens_per_s"]
+                    pred_rows.append({"task": task, "method": method, "budget": b, "alpha": alpha,
+                                      "predicted_tokens_per_s": predicted,
+                                      "measured_tokens_per_s": measured,
+                                      "error": predicted / measured - 1})
+            measured_duo = {b: summary.loc[f"duo:{b}", "tokens_per_s"] for b in DUO_BUDGETS}
+            best = max(measured_duo, key=measured_duo.get)
+            auto = choose_budget(profile, alpha, "duo", DUO_BUDGETS, **shape)
+            equal = equal_time_budget(profile, DUO_BUDGETS)
+            choice_rows.append({"task": task, "alpha": alpha, "auto_budget": auto,
+                                "best_budget": best, "equal_time_budget": equal,
+                                "tokens_per_s_auto": measured_duo[auto],
+                                "tokens_per_s_best": measured_duo[best],
+                                "tokens_per_s_equal_time": measured_duo[equal],
+                                "auto_vs_best": measured_duo[auto] / measured_duo[best]})
+            print(pd.DataFrame(choice_rows[-1:]).to_string(index=False, float_format="%.3f"),
+                  flush=True)
+
+    preds, choices = pd.DataFrame(pred_rows), pd.DataFrame(choice_rows)
+    preds.to_csv(results_dir() / "budget_prediction.csv", index=False)
+    choices.to_csv(results_dir() / "budget_choice.csv", index=False)
+    pd.set_option("display.width", 200)
+    print("\npredicted vs measured tokens/s")
+    print(preds.to_string(index=False, float_format="%.3f"))
+    print("\nbudget choice per task")
+    print(choices.to_string(index=False, float_format="%.3f"))
+    within = (preds.error.abs() <= 0.15).mean()
+    print(f"\npredictions within 15%: {100 * within:.0f}% of {len(preds)}; "
+          f"median |error| {100 * preds.error.abs().median():.1f}%")
+    print(f"auto within 5% of best on {int((choices.auto_vs_best >= 0.95).sum())} of "
+          f"{len(choices)} tasks")
+
+
+if __name__ == "__main__":
+    main()
