@@ -1,0 +1,109 @@
+"""The pure parts of the budget model: accepted-length formula, budget choice, simulator."""
+
+import random
+
+import pytest
+
+from duolab.budget import choose_budget, equal_time_budget, expected_accepted, predict
+from duolab.profiling import LatencyProfile
+from duolab.simulate import expected_throughput, simulate
+
+
+def synthetic(target_ms=10.0, slope=0.0, draft_ms=1.0, overhead=0.0, sps_draft_ms=None,
+              channel=0.0, sync=0.0) -> LatencyProfile:
+    return LatencyProfile(
+        machine="synthetic", target="t", draft="d", target_device="cpu",
+        target_forward_ms=[target_ms + slope * (n - 1) for n in range(1, 65)],
+        prefill_ms={16: target_ms, 512: target_ms}, draft_ms_per_token=draft_ms,
+        draft_overhead_ms=overhead, sps_draft_ms_per_token=sps_draft_ms or draft_ms,
+        channel_ms=channel, sync_ms=sync)
+
+
+@pytest.mark.parametrize("alpha, n", [(0.0, 3), (0.5, 2), (0.8, 5), (1.0, 4), (0.3, 0)])
+def test_expected_accepted_matches_a_monte_carlo_chain(alpha, n):
+    rng = random.Random(0)
+    trials = 100_000
+    total = 0
+    for _ in range(trials):
+        a = 0
+        while a < n and rng.random() < alpha:
+            a += 1
+        total += a + 1
+    assert expected_accepted(alpha, n) == pytest.approx(total / trials, rel=0.01)
+    assert expected_accepted(0.5, 2) == pytest.approx(1.75)
+
+
+def test_expected_accepted_rejects_bad_input():
+    with pytest.raises(ValueError, match="alpha"):
+        expected_accepted(1.5, 2)
+
+
+def test_budget_choice_on_synthetic_profiles_with_known_answers():
+    flat = synthetic(target_ms=10.0, draft_ms=1.0)
+    # every draft fails: drafting is pure cost, the smallest budget wins
+    assert choose_budget(flat, 0.0, "sps", range(1, 17), runs=2, new_tokens=4080) == 1
+    # every draft passes and verification costs the same for any n: the largest budget wins
+    assert choose_budget(flat, 1.0, "sps", range(1, 17), runs=2, new_tokens=4080) == 16
+    # duo with every draft passing: each round commits `budget` tokens in max(10 ms, budget ms),
+    # so throughput is 100 * budget tokens/s up to budget 10, then flat at 1000 (draft-bound)
+    table = predict(flat, 1.0, ["duo"], range(1, 17), runs=1, new_tokens=4080, first_match=1.0)
+    rate = dict(zip(table.budget, table.predicted_tokens_per_s, strict=True))
+    for b in range(1, 17):
+        assert rate[b] == pytest.approx(100 * min(b, 10), rel=0.01)
+    assert choose_budget(flat, 1.0, "duo", range(1, 17), runs=1, new_tokens=4080, first_match=1.0) >= 10
+    # every draft failing: any budget the target hides is equally good; the smallest is taken
+    assert choose_budget(flat, 0.0, "duo", range(1, 17), runs=2, new_tokens=4080, first_match=0.0) == 1
+    assert equal_time_budget(flat, range(1, 33)) == 10
+
+
+def test_sps_prediction_agrees_with_the_closed_form():
+    p = synthetic(target_ms=10.0, slope=0.5, draft_ms=1.0, sync=0.2)
+    alpha, gamma, n = 0.7, 4, 4000
+    tokens_per_round = expected_accepted(alpha, gamma)
+    round_ms = gamma * 1.0 + p.target_ms(gamma + 1) + 0.2
+    predicted = expected_throughput(p, "sps", alpha, gamma, runs=5, new_tokens=n, prompt_tokens=16)
+    assert predicted == pytest.approx(1000 * tokens_per_round / round_ms, rel=0.03)
+
+
+@pytest.mark.parametrize("method, budget", [("ar", 1), ("sps", 4), ("duo", 6), ("duo", 1)])
+def test_simulator_invariants(method, budget):
+    p = synthetic(target_ms=8.0, slope=0.4, draft_ms=0.7, overhead=0.3, channel=0.05, sync=0.2)
+    sim = simulate(p, method, alpha=0.7, budget=budget, new_tokens=100, seed=3, catch_up=0)
+    trace, s = sim.trace, sim.stats
+    assert s["new_tokens"] == 100
+    assert (trace.end_s >= trace.start_s).all()
+    assert trace.end_s.max() <= s["wall_time_s"] + 1e-9
+    for side in ("target", "draft"):  # no device does two things at once
+        busy = trace[(trace.side == side) & (trace.kind != "wait")].sort_values("start_s")
+        assert (busy.start_s.values[1:] >= busy.end_s.values[:-1] - 1e-12).all()
+    assert 1.0 <= s["tau"] <= (budget + 1 if method != "ar" else 1)
+    assert 0 <= s["idle_fraction_target"] <= 1
+    if method == "sps":  # sequential: draft and target never overlap
+        spans = trace.sort_values("start_s")
+        assert (spans.start_s.values[1:] >= spans.end_s.values[:-1] - 1e-12).all()
+    # deterministic for a seed
+    assert simulate(p, method, 0.7, budget, new_tokens=100, seed=3).stats == s
+
+
+def test_duo_hides_drafting_behind_verification():
+    p = synthetic(target_ms=10.0, draft_ms=1.0)
+    seq = predict(p, 1.0, ["sps"], [4], runs=2).predicted_tokens_per_s.iloc[0]
+    par = predict(p, 1.0, ["duo"], [4], runs=2, first_match=1.0).predicted_tokens_per_s.iloc[0]
+    assert par > seq
+
+
+def test_profile_round_trips_through_json(tmp_path):
+    p = synthetic(target_ms=5.0, slope=0.25)
+    q = LatencyProfile.load(p.save(tmp_path / "p.json"))
+    assert q == p
+    assert q.target_ms(64) == pytest.approx(5.0 + 0.25 * 63)
+    assert q.target_ms(80) == pytest.approx(5.0 + 0.25 * 79)  # linear extrapolation
+
+
+def test_simulate_rejects_bad_input():
+    with pytest.raises(ValueError, match="alpha"):
+        simulate(synthetic(), "sps", alpha=1.2)
+    with pytest.raises(ValueError, match="supports"):
+        simulate(synthetic(), "pld", alpha=0.5)
+    with pytest.raises(ValueError, match="budget"):
+        simulate(synthetic(), "duo", alpha=0.5, budget=0)
