@@ -7,6 +7,8 @@ paper's rule, the budget that makes draft and target time equal, is reported bes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
@@ -25,21 +27,49 @@ def expected_accepted(alpha: float, n: int) -> float:
     return float(n + 1) if alpha == 1 else (1 - alpha ** (n + 1)) / (1 - alpha)
 
 
-def predict(profile: LatencyProfile, alpha: float, methods=("ar", "sps", "duo"),
+@dataclass
+class Workload:
+    """What the budget is chosen for: the acceptance alpha, and per prompt its length and the
+    number of tokens generated before EOS, under a cap of max_new_tokens (drafts are sized by the
+    cap, because the decoder cannot know where EOS will come)."""
+
+    alpha: float
+    shapes: list[tuple[int, int]]  # (prompt tokens, new tokens) per prompt
+    max_new_tokens: int
+
+
+def as_workload(alpha: float | Workload, new_tokens: int = 128, prompt_tokens: int = 128) -> Workload:
+    return alpha if isinstance(alpha, Workload) else Workload(alpha, [(prompt_tokens, new_tokens)], new_tokens)
+
+
+def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, method: str,
+                           budget: int, runs: int = 20, **kwargs) -> float:
+    """Total new tokens / total predicted time over the workload's prompts."""
+    w = as_workload(workload, **{k: kwargs.pop(k) for k in ("new_tokens", "prompt_tokens") if k in kwargs})
+    tokens = seconds = 0.0
+    for prompt_tokens, new in w.shapes:
+        rate = expected_throughput(profile, method, w.alpha, budget, runs, new_tokens=new,
+                                   prompt_tokens=prompt_tokens, max_new_tokens=w.max_new_tokens, **kwargs)
+        tokens += new
+        seconds += new / rate
+    return tokens / seconds
+
+
+def predict(profile: LatencyProfile, workload: float | Workload, methods=("ar", "sps", "duo"),
             budgets=BUDGETS, **kwargs) -> pd.DataFrame:
     """Predicted tokens/s per (method, budget); AR has one row (budget 0)."""
     rows = []
     for method in methods:
         for b in [0] if method == "ar" else budgets:
             rows.append({"method": method, "budget": b, "predicted_tokens_per_s":
-                         expected_throughput(profile, method, alpha, max(b, 1), **kwargs)})
+                         predicted_tokens_per_s(profile, workload, method, max(b, 1), **kwargs)})
     return pd.DataFrame(rows)
 
 
-def choose_budget(profile: LatencyProfile, alpha: float, method: str = "duo",
+def choose_budget(profile: LatencyProfile, workload: float | Workload, method: str = "duo",
                   budgets=BUDGETS, **kwargs) -> int:
     """The budget with the highest predicted tokens/s."""
-    table = predict(profile, alpha, [method], budgets, **kwargs)
+    table = predict(profile, workload, [method], budgets, **kwargs)
     return int(table.loc[table.predicted_tokens_per_s.idxmax(), "budget"])
 
 
@@ -49,34 +79,38 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
 
 
 @torch.inference_mode()
-def measure_acceptance(pair: Pair, prompts: list[str], max_new_tokens: int = 64) -> float:
-    """Greedy agreement: the fraction of positions of the target's own greedy continuations where
-    the draft's argmax equals the target's (one teacher-forced forward of each model)."""
+def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) -> Workload:
+    """Greedy agreement alpha -- the fraction of positions of the target's own greedy
+    continuations where the draft's argmax equals the target's (one teacher-forced forward of
+    each model) -- and the prompts' shapes."""
     from duolab.generation import generate
 
     if not prompts:
-        raise ValueError("measure_acceptance needs at least one prompt")
+        raise ValueError("measure_workload needs at least one prompt")
     agree = total = 0
+    shapes = []
     for prompt in prompts:
         g = generate(pair, prompt, max_new_tokens=max_new_tokens)
-        start = len(pair.tokenizer.encode(prompt)) - 1
-        ids = torch.tensor([pair.tokenizer.encode(prompt) + g.token_ids])
+        prompt_ids = pair.tokenizer.encode(prompt)
+        ids = torch.tensor([prompt_ids + g.token_ids])
+        start = len(prompt_ids) - 1
         t = pair.target(ids.to(pair.target_device)).logits[0, start:-1].argmax(-1).cpu()
         d = pair.draft(ids.to(pair.draft_device)).logits[0, start:-1].argmax(-1).cpu()
         agree += int((t == d).sum())
         total += len(t)
-    return agree / total
+        shapes.append((len(prompt_ids), len(g.token_ids)))
+    return Workload(agree / total, shapes, max_new_tokens)
 
 
 def auto_budget(pair: Pair, method: str = "duo") -> int:
-    """The budget `budget="auto"` uses: measured once per pair (profile and acceptance on one
-    shipped prompt per task), then cached on the pair."""
+    """The budget `budget="auto"` uses: measured once per pair (a quick profile, and the workload
+    of one shipped prompt per task), then cached on the pair."""
     key = f"auto_budget_{method}"
     if key not in pair.resources:
         from duolab.tasks import TASKS, load_prompts
 
         profile = cached_profile(pair, quick=True)
-        alpha = measure_acceptance(pair, [load_prompts(t, 1)[0] for t in TASKS], 48)
-        pair.resources["acceptance_estimate"] = alpha
-        pair.resources[key] = choose_budget(profile, alpha, method, runs=10)
+        workload = measure_workload(pair, [load_prompts(t, 1)[0] for t in TASKS], 128)
+        pair.resources["workload_estimate"] = workload
+        pair.resources[key] = choose_budget(profile, workload, method, runs=5)
     return pair.resources[key]

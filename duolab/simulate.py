@@ -48,14 +48,16 @@ def prefill_ms(profile: LatencyProfile, prompt_tokens: int) -> float:
 
 def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
-             catch_up: int = 0, seed: int = 0) -> Simulation:
-    """One simulated generation of `new_tokens` tokens (no EOS)."""
+             catch_up: int = 0, seed: int = 0, max_new_tokens: int | None = None) -> Simulation:
+    """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
+    `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS)."""
     if method not in ("ar", "sps", "duo"):
         raise ValueError(f"simulate supports 'ar', 'sps' and 'duo', got {method!r}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     if method != "ar" and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
+    cap = max(max_new_tokens or new_tokens, new_tokens)
     rng = random.Random(seed)
     first_match = alpha if first_match is None else first_match
     events: list[tuple] = []
@@ -75,7 +77,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
             ttft = ttft if ttft is not None else t
     elif method == "sps":
         while made < new_tokens:
-            n = min(budget, new_tokens - made - 1)
+            n = min(budget, cap - made - 1)
             t = add("draft", "draft", t, n * p.sps_draft_ms_per_token, rnd)
             extra = p.target_ms(n + 1) - p.target_ms(1)
             t = add("target", "verify", t, (prefill + extra) if rnd == 0 else p.target_ms(n + 1), rnd)
@@ -86,12 +88,12 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
     else:  # duo: target verifies block d while the draft drafts the next one
         block = 0
         while made < new_tokens:
-            if block == 0 and rnd > 0 and catch_up and new_tokens - made > 1:
-                c = min(catch_up, new_tokens - made - 1)
+            if block == 0 and rnd > 0 and catch_up and cap - made > 1:
+                c = min(catch_up, cap - made - 1)
                 end = add("draft", "catch_up", t + p.channel_ms / 2, p.draft_ms(c), rnd)
                 t = add("target", "wait", t, end + p.channel_ms / 2 - t, rnd)
                 block = c
-            n = 1 if rnd == 0 else min(budget, new_tokens - made - block - 1)
+            n = 1 if rnd == 0 else min(budget, cap - made - block - 1)
             fwd = prefill if rnd == 0 else p.target_ms(block + 1)
             t_fwd = add("target", "forward", t, fwd, rnd)
             ready = t_fwd
@@ -106,7 +108,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
             forwards += 1
             ttft = ttft if ttft is not None else t
             passed = a == block and n >= 1 and rng.random() < first_match
-            block = min(n - 1, max(new_tokens - made - 1, 0)) if passed else 0
+            block = min(n - 1, max(cap - made - 1, 0)) if passed else 0
             rnd += 1
     made = min(made, new_tokens)
     trace = pd.DataFrame(events, columns=TRACE_COLUMNS)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.bench import run_benchmark, summarize
-from duolab.budget import choose_budget, equal_time_budget, measure_acceptance, predict
+from duolab.budget import choose_budget, equal_time_budget, measure_workload, predict
 from duolab.models import DATA_DIR, load_pair
 from duolab.plots import results_dir
 from duolab.profiling import LatencyProfile, profile_pair
@@ -45,16 +45,14 @@ def main() -> None:
                    **{f"duo:{b}": {"method": "duo", "budget": b} for b in DUO_BUDGETS}}
         for task in args.tasks:
             prompts = load_prompts(task, args.prompts)
-            alpha = measure_acceptance(pair, prompts, args.max_new_tokens)
+            workload = measure_workload(pair, prompts, args.max_new_tokens)
+            alpha = workload.alpha
             raw = run_benchmark(pair, methods, [task], args.prompts, args.max_new_tokens,
                                 args.repeats, progress=False)
             summary = summarize(raw)
             summary = summary[summary.task == task].set_index("label")
-            new_tokens = float(raw.new_tokens.mean())
-            prompt_tokens = sum(len(pair.tokenizer.encode(p)) for p in prompts) / len(prompts)
-            shape = {"new_tokens": round(new_tokens), "prompt_tokens": round(prompt_tokens)}
             for method, budgets in (("ar", [0]), ("sps", SPS_BUDGETS), ("duo", DUO_BUDGETS)):
-                table = predict(profile, alpha, [method], budgets, **shape)
+                table = predict(profile, workload, [method], budgets)
                 for b, predicted in zip(table.budget, table.predicted_tokens_per_s, strict=True):
                     measured = summary.loc["ar" if method == "ar" else f"{method}:{b}", "tokens_per_s"]
                     pred_rows.append({"task": task, "method": method, "budget": b, "alpha": alpha,
@@ -63,7 +61,7 @@ def main() -> None:
                                       "error": predicted / measured - 1})
             measured_duo = {b: summary.loc[f"duo:{b}", "tokens_per_s"] for b in DUO_BUDGETS}
             best = max(measured_duo, key=measured_duo.get)
-            auto = choose_budget(profile, alpha, "duo", DUO_BUDGETS, **shape)
+            auto = choose_budget(profile, workload, "duo", DUO_BUDGETS)
             equal = equal_time_budget(profile, DUO_BUDGETS)
             choice_rows.append({"task": task, "alpha": alpha, "auto_budget": auto,
                                 "best_budget": best, "equal_time_budget": equal,
