@@ -31,18 +31,25 @@ def _output_root() -> Path | None:
     return _QUICK_DIR
 
 
-def figures_dir() -> Path:
+def output_dir(kind: str) -> Path:
+    """Where notebooks and benchmarks write: figures/, data/results/ or data/profiles/ of the
+    repository, or the same names under a temporary folder in quick mode."""
+    places = {"figures": ROOT / "figures", "results": ROOT / "data" / "results",
+              "profiles": ROOT / "data" / "profiles"}
+    if kind not in places:
+        raise ValueError(f"kind must be one of {sorted(places)}, got {kind!r}")
     root = _output_root()
-    d = (root / "figures") if root else ROOT / "figures"
+    d = root / kind if root else places[kind]
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def figures_dir() -> Path:
+    return output_dir("figures")
 
 
 def results_dir() -> Path:
-    root = _output_root()
-    d = (root / "results") if root else ROOT / "data" / "results"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return output_dir("results")
 
 
 def save_figure(fig: plt.Figure, name: str) -> list[Path]:
@@ -81,4 +88,69 @@ def plot_timeline(trace: pd.DataFrame, ax: plt.Axes | None = None, title: str = 
     ax.legend(unique.values(), unique.keys(), ncol=len(unique), loc="upper right", fontsize=8)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_latency_profile(profile, axes=None):
+    """Three panels: T_t(n) beside the draft's time for n tokens; prefill vs prompt length; the
+    per-round costs side by side (one target step, one draft token, channel, sync)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    n = range(1, len(profile.target_forward_ms) + 1)
+    axes[0].plot(n, profile.target_forward_ms, label="target forward T_t(n)")
+    axes[0].plot(n, [profile.draft_ms(k) for k in n], label="duo draft, n tokens")
+    axes[0].plot(n, [k * profile.sps_draft_ms_per_token for k in n], "--", label="sps draft, n tokens")
+    axes[0].set(xlabel="tokens n", ylabel="ms", title="verification vs drafting")
+    axes[0].set_ylim(0, 2 * max(profile.target_forward_ms))
+    axes[0].legend(fontsize=8)
+    pts = sorted(profile.prefill_ms.items())
+    axes[1].plot([k for k, _ in pts], [v for _, v in pts], "o-")
+    axes[1].set(xlabel="prompt tokens", ylabel="ms", title="prefill (time to first token)")
+    costs = {"target step": profile.target_ms(1), "draft token (duo)": profile.draft_ms_per_token,
+             "draft token (sps)": profile.sps_draft_ms_per_token, "channel": profile.channel_ms,
+             "sync": profile.sync_ms}
+    axes[2].barh(list(costs), list(costs.values()), color="tab:grey")
+    axes[2].set(xlabel="ms", title="per-step costs")
+    return axes
+
+
+def plot_budget_curves(predicted: pd.DataFrame, measured: pd.DataFrame | None = None, ax=None,
+                       title: str = ""):
+    """Predicted tokens/s against the budget per method (lines), measured points on top."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    for i, (method, g) in enumerate(predicted[predicted.method != "ar"].groupby("method")):
+        ax.plot(g.budget, g.predicted_tokens_per_s, color=f"C{i}", label=f"{method} predicted")
+        if measured is not None:
+            m = measured[measured.method == method]
+            ax.plot(m.budget, m.measured_tokens_per_s, "o", color=f"C{i}", label=f"{method} measured")
+    ar = predicted[predicted.method == "ar"].predicted_tokens_per_s
+    if len(ar):
+        ax.axhline(float(ar.iloc[0]), color="black", lw=1, ls=":", label="ar predicted")
+    ax.set(xlabel="budget γ", ylabel="tokens/s", title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def per_prompt_speedups(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, label, prompt): speedup = AR wall / method wall and TTFT, both the
+    median over repeats (the tidy table from duolab.bench.run_benchmark)."""
+    med = (raw.groupby(["task", "label", "method", "prompt_index"], sort=False)
+           [["wall_time_s", "ttft_s", "tau"]].median().reset_index())
+    ar = med[med.method == "ar"].set_index(["task", "prompt_index"]).wall_time_s
+    med["speedup"] = [ar[(t, i)] / w for t, i, w in zip(med.task, med.prompt_index, med.wall_time_s,
+                                                        strict=True)]
+    med["ttft_ms"] = 1000 * med.ttft_s
+    return med
+
+
+def plot_grouped_bars(table: pd.DataFrame, value: str, ax=None, title: str = ""):
+    """Grouped bars of `value` per task and method label, error bars = spread over prompts."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3.8))
+    sns.barplot(data=table, x="task", y=value, hue="label", errorbar="sd", ax=ax)
+    ax.set(title=title, xlabel="")
+    ax.legend(fontsize=7, ncol=4)
     return ax

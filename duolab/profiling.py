@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from duolab.kvcache import CachedModel
-from duolab.models import Pair
+from duolab.models import REPO_DIR, Pair
 from duolab.runtime import target_placement
 
 VERIFY_SIZES = list(range(1, 65))
@@ -186,7 +186,8 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     per_token, overhead, channel = measure_worker(pair, repeats=3 if quick else 9)
     return LatencyProfile(
         machine=f"{platform.node()} {platform.processor() or platform.machine()}",
-        target=pair.target_source, draft=pair.draft_source, target_device=str(pair.target_device),
+        target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
+        target_device=str(pair.target_device),
         target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
@@ -201,6 +202,25 @@ def _interpolate(xs: list[int], ys: list[float], x: int) -> float:
         if x0 <= x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return ys[-1]
+
+
+def portable_source(source: str) -> str:
+    """A model path inside the repository, relative to it (so profiles match across clones)."""
+    try:
+        return str(Path(source).resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return source
+
+
+def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:
+    """A saved profile of this pair on this kind of device from `directory`, else a new one."""
+    for path in sorted(Path(directory).glob("*.json")):
+        prof = LatencyProfile.load(path)
+        if (prof.target, prof.draft, prof.target_device) == (
+                portable_source(pair.target_source), portable_source(pair.draft_source),
+                str(pair.target_device)):
+            return prof
+    return profile_pair(pair, quick=quick)
 
 
 def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
