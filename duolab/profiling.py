@@ -145,20 +145,23 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
     return slope, intercept, 1000 * worker.ping(200)
 
 
-def measure_sps_draft(pair: Pair, context: int = 128, n: int = 16, repeats: int = 5) -> float:
-    """ms per token of the in-process draft (what SpS uses), on the target's core."""
-    model = CachedModel(pair.draft, pair.draft_device)
-    ids = _token_ids(pair, context + n)
+def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int = 5) -> float:
+    """ms per token of SpS's drafter (in process, on the target's core, greedy), per round as
+    SpS runs it: re-feed the last two tokens, then draft n."""
+    from duolab.drafting import ChainDrafter
+    from duolab.sampling import SamplingConfig
+
+    drafter = ChainDrafter(pair.draft, pair.draft_device, SamplingConfig(0.0), None)
+    ids = _token_ids(pair, context + 8)
     times = []
     with target_placement(pair.layout):
-        model.forward(ids[:context])
-        for _ in range(repeats + 1):
+        for r in range(repeats + 1):
+            ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
             t = time.perf_counter()
-            for i in range(n):
-                model.forward([ids[context + i]])
-            times.append(1000 * (time.perf_counter() - t) / n)
-            model.rollback(context)
-    return _median(times[1:])
+            drafter.propose(ctx, n)
+            if r:
+                times.append(1000 * (time.perf_counter() - t) / n)
+    return _median(times)
 
 
 def measure_sync(pair: Pair) -> float:
