@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: figures test lint models clean-venv
+.PHONY: figures test lint models benchmarks clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check duolab tests scripts
+
+# The benchmark scripts behind the issue numbers (tables in data/results/, ~20 min on 2 cores).
+benchmarks: $(VENV)/.installed
+	$(PY) scripts/profile_pair.py
+	$(PY) scripts/bench_methods.py
+	$(PY) scripts/bench_budget.py
+	$(PY) scripts/bench_channel.py
+	$(PY) scripts/bench_fast_llama.py
+	$(PY) scripts/soak_duo.py
 
 # Rebuild the default model pair and prompt sets from scratch (hours on 2 CPU cores).
 models: $(VENV)/.installed
