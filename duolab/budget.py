@@ -36,6 +36,9 @@ class Workload:
     alpha: float
     shapes: list[tuple[int, int]]  # (prompt tokens, new tokens) per prompt
     max_new_tokens: int
+    # per prompt, per new-token position: does the draft's greedy token equal the target's?
+    # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
+    agreement: list[list[bool]] | None = None
 
 
 def as_workload(alpha: float | Workload, new_tokens: int = 128, prompt_tokens: int = 128) -> Workload:
@@ -47,9 +50,11 @@ def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, 
     """Total new tokens / total predicted time over the workload's prompts."""
     w = as_workload(workload, **{k: kwargs.pop(k) for k in ("new_tokens", "prompt_tokens") if k in kwargs})
     tokens = seconds = 0.0
-    for prompt_tokens, new in w.shapes:
-        rate = expected_throughput(profile, method, w.alpha, budget, runs, new_tokens=new,
-                                   prompt_tokens=prompt_tokens, max_new_tokens=w.max_new_tokens, **kwargs)
+    for i, (prompt_tokens, new) in enumerate(w.shapes):
+        replay = w.agreement[i] if w.agreement else None
+        rate = expected_throughput(profile, method, w.alpha, budget, 1 if replay else runs,
+                                   new_tokens=new, prompt_tokens=prompt_tokens,
+                                   max_new_tokens=w.max_new_tokens, agreement=replay, **kwargs)
         tokens += new
         seconds += new / rate
     return tokens / seconds
@@ -88,7 +93,7 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
     if not prompts:
         raise ValueError("measure_workload needs at least one prompt")
     agree = total = 0
-    shapes = []
+    shapes, agreement = [], []
     for prompt in prompts:
         g = generate(pair, prompt, max_new_tokens=max_new_tokens)
         prompt_ids = pair.tokenizer.encode(prompt)
@@ -99,7 +104,8 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
         agree += int((t == d).sum())
         total += len(t)
         shapes.append((len(prompt_ids), len(g.token_ids)))
-    return Workload(agree / total, shapes, max_new_tokens)
+        agreement.append((t == d).tolist())
+    return Workload(agree / total, shapes, max_new_tokens, agreement)
 
 
 def auto_budget(pair: Pair, method: str = "duo") -> int:

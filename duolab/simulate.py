@@ -25,11 +25,30 @@ class Simulation:
     stats: dict
 
 
-def _accepted(rng: random.Random, alpha: float, n: int) -> int:
-    a = 0
-    while a < n and rng.random() < alpha:
-        a += 1
-    return a
+class _Acceptance:
+    """Which drafts pass: Bernoulli(alpha) per token, or -- given `agreement`, the per-position
+    record of whether the draft's greedy token equals the target's -- an exact replay of greedy
+    verification (a draft for new-token position i passes iff agreement[i])."""
+
+    def __init__(self, seed: int, alpha: float, first_match: float, agreement: list[bool] | None):
+        self.rng, self.alpha, self.first_match, self.agreement = random.Random(seed), alpha, first_match, agreement
+
+    def chain(self, pos: int, n: int) -> int:
+        """Accepted count of n chained drafts for positions pos, pos+1, ..."""
+        a = 0
+        if self.agreement is None:
+            while a < n and self.rng.random() < self.alpha:
+                a += 1
+        else:
+            while a < n and pos + a < len(self.agreement) and self.agreement[pos + a]:
+                a += 1
+        return a
+
+    def first(self, pos: int) -> bool:
+        """Does a first token of the next block match the target's token at position pos?"""
+        if self.agreement is None:
+            return self.rng.random() < self.first_match
+        return pos < len(self.agreement) and bool(self.agreement[pos])
 
 
 def prefill_ms(profile: LatencyProfile, prompt_tokens: int) -> float:
@@ -48,9 +67,12 @@ def prefill_ms(profile: LatencyProfile, prompt_tokens: int) -> float:
 
 def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
-             catch_up: int = 0, seed: int = 0, max_new_tokens: int | None = None) -> Simulation:
+             catch_up: int = 0, seed: int = 0, max_new_tokens: int | None = None,
+             agreement: list[bool] | None = None) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
-    `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS)."""
+    `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
+    `agreement` (see `duolab.budget.measure_workload`) acceptance replays it exactly instead of
+    drawing from alpha."""
     if method not in ("ar", "sps", "duo"):
         raise ValueError(f"simulate supports 'ar', 'sps' and 'duo', got {method!r}")
     if not 0 <= alpha <= 1:
@@ -58,8 +80,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
     if method != "ar" and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
     cap = max(max_new_tokens or new_tokens, new_tokens)
-    rng = random.Random(seed)
-    first_match = alpha if first_match is None else first_match
+    accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
     events: list[tuple] = []
     p = profile
     prefill = prefill_ms(p, prompt_tokens)
@@ -82,7 +103,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
             extra = p.target_ms(n + 1) - p.target_ms(1)
             t = add("target", "verify", t, (prefill + extra) if rnd == 0 else p.target_ms(n + 1), rnd)
             t = add("target", "sync", t, p.sync_ms, rnd)
-            made += _accepted(rng, alpha, n) + 1
+            made += accept.chain(made, n) + 1
             forwards, rnd = forwards + 1, rnd + 1
             ttft = ttft if ttft is not None else t
     else:  # duo: target verifies block d while the draft drafts the next one
@@ -103,11 +124,11 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
             if ready > t_fwd:
                 add("target", "wait", t_fwd, ready - t_fwd, rnd)
             t = add("target", "sync", ready, p.sync_ms, rnd)
-            a = _accepted(rng, alpha, block)
+            a = accept.chain(made, block)
+            passed = a == block and n >= 1 and accept.first(made + block)
             made += a + 1
             forwards += 1
             ttft = ttft if ttft is not None else t
-            passed = a == block and n >= 1 and rng.random() < first_match
             block = min(n - 1, max(cap - made - 1, 0)) if passed else 0
             rnd += 1
     made = min(made, new_tokens)

@@ -107,3 +107,20 @@ def test_simulate_rejects_bad_input():
         simulate(synthetic(), "pld", alpha=0.5)
     with pytest.raises(ValueError, match="budget"):
         simulate(synthetic(), "duo", alpha=0.5, budget=0)
+
+
+@pytest.mark.parametrize("method, options", [("sps", {"budget": 3}), ("sps", {"budget": 7}),
+                                             ("duo", {"budget": 5, "max_sequences": 1})])
+def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
+    """With the measured agreement, the simulator's rounds are exactly those of a real greedy run."""
+    from duolab import generate
+    from duolab.budget import measure_workload
+
+    prompts = [f"def step{i}(self, batch):" for i in range(4)]
+    w = measure_workload(toy_pair, prompts, max_new_tokens=40)
+    for prompt, (prompt_tokens, new), agreement in zip(prompts, w.shapes, w.agreement, strict=True):
+        real = generate(toy_pair, prompt, method=method, max_new_tokens=40, **options).stats
+        sim = simulate(synthetic(), method, w.alpha, options["budget"], new_tokens=new,
+                       prompt_tokens=prompt_tokens, max_new_tokens=40, agreement=agreement).stats
+        assert real["new_tokens"] == new
+        assert sim["target_forwards"] == real["target_forwards"], prompt
