@@ -40,6 +40,9 @@ class LatencyProfile:
     sps_draft_ms_per_token: float  # sps: the in-process draft on the target's core
     channel_ms: float  # round trip of the worker channel
     sync_ms: float  # verification, sampling and KV rollback after a target forward
+    # AR's decode step, measured back to back (the target's weights stay warm in the CPU caches,
+    # unlike T_t(1) between drafting or forwards of other sizes); None: use T_t(1)
+    ar_step_ms: float | None = None
     notes: dict = field(default_factory=dict)
 
     def target_ms(self, n: int) -> float:
@@ -103,6 +106,18 @@ def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: 
                 if r >= warmup:
                     times[n].append(ms)
     return [_median(times[n]) for n in sizes]
+
+
+def measure_ar_step(pair: Pair, context: int = 128, steps: int = 48) -> float:
+    """Median time (ms) of one AR decode step (forward of one token, then the next, ...)."""
+    model = CachedModel(pair.target, pair.target_device)
+    ids = _token_ids(pair, context + steps)
+    times = []
+    with target_placement(pair.layout):
+        model.forward(ids[:context])
+        for i in range(steps):
+            times.append(_timed(lambda i=i: model.forward([ids[context + i]]), pair.target_device))
+    return _median(times[steps // 4:])
 
 
 def measure_prefill(pair: Pair, sizes=PREFILL_SIZES, repeats: int = 5) -> dict[int, float]:
@@ -194,7 +209,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
-        channel_ms=channel, sync_ms=measure_sync(pair),
+        channel_ms=channel, sync_ms=measure_sync(pair), ar_step_ms=measure_ar_step(pair),
         notes={"quick": quick, "torch": torch.__version__,
                "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )

@@ -92,7 +92,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
     t, made, forwards, rnd, ttft = 0.0, 0, 0, 0, None
     if method == "ar":
         while made < new_tokens:
-            t = add("target", "forward", t, prefill if made == 0 else p.target_ms(1), rnd)
+            t = add("target", "forward", t, prefill if made == 0 else p.ar_step_ms or p.target_ms(1), rnd)
             t += p.sync_ms / 4  # sampling one token is a fraction of a verification's sync
             made, forwards = made + 1, forwards + 1
             ttft = ttft if ttft is not None else t
