@@ -197,11 +197,11 @@ def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick)."""
-    sizes = [1, 2, 4, 8, 16, 32, 64] if quick else VERIFY_SIZES
-    curve = measure_target(pair, sizes, repeats=3 if quick else 9)
+    sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
+    curve = measure_target(pair, sizes, repeats=5 if quick else 9)
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
         curve = [_interpolate(sizes, curve, n) for n in VERIFY_SIZES]
-    per_token, overhead, channel = measure_worker(pair, repeats=3 if quick else 9)
+    per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
     return LatencyProfile(
         machine=f"{platform.node()} {platform.processor() or platform.machine()}",
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),

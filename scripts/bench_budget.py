@@ -6,6 +6,8 @@ For every task: measure the greedy acceptance alpha on its prompts; predict toke
 and duo at every budget of the sweep from the latency profile; measure the same configurations
 (round-robin, median over repeats); report the auto-chosen budget, the best measured budget, the
 paper's equal-time budget, and predicted vs measured throughput.
+A quick profile is measured right before each task's benchmark (unless --fixed-profile), so a
+slow or fast spell of the machine affects prediction and measurement alike.
 Writes data/results/budget_prediction.csv and data/results/budget_choice.csv.
 """
 
@@ -34,6 +36,9 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--fixed-profile", action="store_true",
+                    help="use --profile for every task instead of re-profiling before each task "
+                         "(this machine drifts by about 10%% over minutes)")
     args = ap.parse_args()
 
     pred_rows, choice_rows = [], []
@@ -44,6 +49,8 @@ def main() -> None:
                    **{f"sps:{b}": {"method": "sps", "budget": b} for b in SPS_BUDGETS},
                    **{f"duo:{b}": {"method": "duo", "budget": b} for b in DUO_BUDGETS}}
         for task in args.tasks:
+            if not args.fixed_profile:  # measured in the same run as the task's benchmark
+                profile = profile_pair(pair, quick=True)
             prompts = load_prompts(task, args.prompts)
             workload = measure_workload(pair, prompts, args.max_new_tokens)
             alpha = workload.alpha
@@ -63,7 +70,8 @@ def main() -> None:
             best = max(measured_duo, key=measured_duo.get)
             auto = choose_budget(profile, workload, "duo", DUO_BUDGETS)
             equal = equal_time_budget(profile, DUO_BUDGETS)
-            choice_rows.append({"task": task, "alpha": alpha, "auto_budget": auto,
+            choice_rows.append({"task": task, "alpha": alpha, "target_ms_1": profile.target_ms(1),
+                                "auto_budget": auto,
                                 "best_budget": best, "equal_time_budget": equal,
                                 "tokens_per_s_auto": measured_duo[auto],
                                 "tokens_per_s_best": measured_duo[best],
