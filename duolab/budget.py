@@ -48,7 +48,7 @@ def as_workload(alpha: float | Workload, new_tokens: int = 128, prompt_tokens: i
 def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, method: str,
                            budget: int, runs: int = 20, **kwargs) -> float:
     """Total new tokens / total predicted time over the workload's prompts."""
-    w = as_workload(workload, **{k: kwargs.pop(k) for k in ("new_tokens", "prompt_tokens") if k in kwargs})
+    w = as_workload(workload, kwargs.pop("new_tokens", 128), kwargs.pop("prompt_tokens", 128))
     tokens = seconds = 0.0
     for i, (prompt_tokens, new) in enumerate(w.shapes):
         replay = w.agreement[i] if w.agreement else None

@@ -53,6 +53,15 @@ class LatencyProfile:
         slope = (curve[-1] - curve[len(curve) // 2]) / (len(curve) - 1 - len(curve) // 2)
         return curve[-1] + slope * (n - len(curve))
 
+    def prefill(self, prompt_tokens: int) -> float:
+        """Prefill time (ms) for a prompt, interpolated between (or extended past) the measured lengths."""
+        pts = sorted(self.prefill_ms.items())
+        if not pts:
+            return self.target_ms(prompt_tokens)
+        if prompt_tokens <= pts[0][0]:
+            return pts[0][1]
+        return interpolate([k for k, _ in pts], [v for _, v in pts], prompt_tokens)
+
     def draft_ms(self, n: int) -> float:
         """The worker's time to answer a request for n draft tokens."""
         return self.draft_overhead_ms + n * self.draft_ms_per_token
@@ -200,7 +209,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
     curve = measure_target(pair, sizes, repeats=5 if quick else 9)
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
-        curve = [_interpolate(sizes, curve, n) for n in VERIFY_SIZES]
+        curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
     return LatencyProfile(
         machine=f"{platform.node()} {platform.processor() or platform.machine()}",
@@ -215,11 +224,15 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     )
 
 
-def _interpolate(xs: list[int], ys: list[float], x: int) -> float:
-    for (x0, y0), (x1, y1) in zip(zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False):
-        if x0 <= x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return ys[-1]
+def interpolate(xs: list[float], ys: list[float], x: float) -> float:
+    """Piecewise-linear y(x) through the points (xs ascending), extended linearly past both ends."""
+    if len(xs) == 1:
+        return ys[0]
+    i = 1
+    while i < len(xs) - 1 and x > xs[i]:
+        i += 1
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
 def portable_source(source: str) -> str:

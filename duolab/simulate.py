@@ -51,20 +51,6 @@ class _Acceptance:
         return pos < len(self.agreement) and bool(self.agreement[pos])
 
 
-def prefill_ms(profile: LatencyProfile, prompt_tokens: int) -> float:
-    """Prefill time for a prompt, interpolated (or extrapolated) from the measured points."""
-    pts = sorted(profile.prefill_ms.items())
-    if not pts:
-        return profile.target_ms(prompt_tokens)
-    if prompt_tokens <= pts[0][0]:
-        return pts[0][1]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
-        if prompt_tokens <= x1:
-            return y0 + (y1 - y0) * (prompt_tokens - x0) / (x1 - x0)
-    (x0, y0), (x1, y1) = pts[-2] if len(pts) > 1 else pts[-1], pts[-1]
-    return y1 + (y1 - y0) / max(x1 - x0, 1) * (prompt_tokens - x1)
-
-
 def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
              catch_up: int = 0, seed: int = 0, max_new_tokens: int | None = None,
@@ -83,7 +69,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
     accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
     events: list[tuple] = []
     p = profile
-    prefill = prefill_ms(p, prompt_tokens)
+    prefill = p.prefill(prompt_tokens)
 
     def add(side, kind, start, dur, rnd):
         events.append((side, kind, start / 1000, (start + dur) / 1000, rnd))
