@@ -44,8 +44,10 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
                   progress: bool = True) -> pd.DataFrame:
     """One row per (task, prompt, repeat, method label) with every stat in STAT_COLUMNS.
 
-    `methods` maps a label to generate()'s keyword arguments (at least `method`). Each label runs
-    once before timing starts, so worker start-up and lazy allocations are not measured.
+    `methods` maps a label to generate()'s keyword arguments (at least `method`), plus optionally
+    `pair`: another Pair to run that label on (an ablation with other runners, same weights).
+    Each label runs once before timing starts, so worker start-up and lazy allocations are not
+    measured.
     """
     if "ar" not in {o["method"] for o in methods.values()}:
         raise ValueError("methods must include an 'ar' entry: speedups are measured against it")
@@ -53,9 +55,11 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
         raise ValueError("n_prompts, repeats and max_new_tokens must each be at least 1")
     common = {"max_new_tokens": max_new_tokens, **(generate_options or {})}
     labels = list(methods)
+    pairs = {label: methods[label].get("pair", pair) for label in labels}
+    kwargs = {label: {k: v for k, v in methods[label].items() if k != "pair"} for label in labels}
     warm = load_prompts(tasks[0], 1)[0]
     for label in labels:
-        generate(pair, warm, **common, **methods[label])
+        generate(pairs[label], warm, **common, **kwargs[label])
 
     work = [(t, i, p) for t in tasks for i, p in enumerate(load_prompts(t, n_prompts))]
     rows = []
@@ -64,11 +68,12 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
         for r in range(repeats):
             shift = (n + r) % len(labels)
             for label in labels[shift:] + labels[:shift]:
-                g = generate(pair, prompt, **common, **methods[label])
+                g = generate(pairs[label], prompt, **common, **kwargs[label])
                 if methods[label]["method"] == "ar" and reference is None:
                     reference = g.token_ids
                 rows.append({"task": task, "prompt_index": index, "repeat": r, "label": label,
                              "method": methods[label]["method"], "token_ids": g.token_ids,
+                             "draft_runner": g.stats.get("draft_runner"),
                              **{c: g.stats.get(c) for c in STAT_COLUMNS}})
         for row in rows[-repeats * len(labels):]:
             row["matches_ar"] = row.pop("token_ids") == reference

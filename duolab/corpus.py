@@ -165,15 +165,26 @@ def write_prompt_sets(out_dir: Path, n: int = 60) -> dict[str, int]:
     return sizes
 
 
-def build(build_dir: Path, tokenizer_dir: Path, spec: CorpusSpec = CorpusSpec()) -> dict:
-    """Documents -> tokenizer -> token stream (build_dir/tokens.npy) + stats (build_dir/corpus.json)."""
+def build(build_dir: Path, tokenizer_dir: Path, spec: CorpusSpec = CorpusSpec(),
+          new_tokenizer: bool = True, stream_name: str = "tokens") -> dict:
+    """Documents -> tokenizer -> token stream (build_dir/<stream_name>.npy) + stats.
+
+    With ``new_tokenizer=False`` the tokenizer already in ``tokenizer_dir`` encodes the
+    documents: that is how the target's second-stage stream (fresh synthetic examples from
+    another seed) is built for the same vocabulary."""
     import numpy as np
+    from transformers import AutoTokenizer
 
     build_dir.mkdir(parents=True, exist_ok=True)
     docs = build_documents(spec)
-    tok = train_tokenizer([t for _, t in docs], tokenizer_dir, spec.vocab_size)
+    if new_tokenizer:
+        tok = train_tokenizer([t for _, t in docs], tokenizer_dir, spec.vocab_size)
+    else:
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     stream, counts = encode_documents(tok, docs)
-    np.save(build_dir / "tokens.npy", stream)
+    np.save(build_dir / f"{stream_name}.npy", stream)
+    if not new_tokenizer:
+        return {"documents": len(docs), "tokens": int(stream.size), "spec": spec.__dict__}
     stats = {"documents": len(docs), "chars": sum(len(t) for _, t in docs), "tokens": int(stream.size),
              "tokens_by_source": counts, "spec": spec.__dict__}
     (build_dir / "corpus.json").write_text(json.dumps(stats, indent=2) + "\n")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from duolab.drafting import ChainDrafter, PromptLookupDrafter, Proposal
 from duolab.generation import Run, check_budget, register_method
-from duolab.kvcache import CachedModel
 from duolab.sampling import logits_to_probs, sample, verify_block
 
 
 @register_method("ar")
 def autoregressive(run: Run) -> None:
     """One target forward per token; the baseline every speedup is measured against."""
-    target = CachedModel(run.pair.target, run.pair.target_device)
+    target = run.pair.runner("target")
     ids = run.prompt_ids
     while True:
         with run.span("target", "forward"):
@@ -34,7 +33,7 @@ def speculative_loop(run: Run, drafter, budget: int) -> None:
     feeds those plus the drafts, so the first round verifies prompt + drafts in one forward (the
     conventional SpS prefill: the first token waits for the drafter, which is what raises TTFT).
     """
-    target = CachedModel(run.pair.target, run.pair.target_device)
+    target = run.pair.runner("target")
     while True:
         context = run.sequence
         n = min(budget, run.remaining - 1)  # the target always adds one token of its own
@@ -57,7 +56,8 @@ def speculative_loop(run: Run, drafter, budget: int) -> None:
 @register_method("sps", defaults={"budget": 4}, check=check_budget)
 def speculative(run: Run, budget: int) -> None:
     """Speculative sampling with the draft model: draft and target take turns (never overlap)."""
-    drafter = ChainDrafter(run.pair.draft, run.pair.draft_device, run.sampling, run.generator)
+    drafter = ChainDrafter(run.pair.runner("draft"), run.sampling, run.generator)
+    run.draft_runner = run.pair.draft_runner
     speculative_loop(run, drafter, budget)
 
 

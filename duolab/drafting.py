@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 
-from duolab.kvcache import CachedModel
 from duolab.sampling import SamplingConfig, logits_to_probs, sample
 
 
@@ -32,11 +31,11 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 class ChainDrafter:
     """Classic draft model: one chain of n tokens, sampled from q at temperature > 0, argmax under
-    greedy. Its distributions go through the same sampling config as the target's."""
+    greedy. Its distributions go through the same sampling config as the target's. `runner` is
+    the pair's draft runner (`Pair.runner("draft")`: FastLlama or CachedModel)."""
 
-    def __init__(self, model: torch.nn.Module, device, sampling: SamplingConfig,
-                 generator: torch.Generator | None):
-        self.cm = CachedModel(model, device)
+    def __init__(self, runner, sampling: SamplingConfig, generator: torch.Generator | None):
+        self.cm = runner
         self.sampling = sampling
         self.generator = generator
         self.seq: list[int] = []  # tokens whose KV the cache holds

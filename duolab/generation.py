@@ -64,6 +64,7 @@ class Run:
         self.reached_by_position: list[int] = []  # how often draft position i was checked
         self.accepted_by_position: list[int] = []
         self.rounds = 0
+        self.draft_runner: str | None = None  # the runner that drafted ("fast", "transformers", ...)
         self.events: list[tuple] = []
         self.extra: dict = {}  # method-specific stats (scalars and short lists)
         self.details: dict = {}  # method-specific bulky records (e.g. every draft tree)
@@ -140,6 +141,8 @@ class Run:
                 a / r if r else 0.0 for a, r in zip(self.accepted_by_position, self.reached_by_position, strict=False)
             ],
             "rounds": self.rounds,
+            "draft_runner": self.draft_runner,
+            "target_runner": self.pair.target_runner,
             "stop_reason": self.stop_reason or "max_new_tokens",
             **self.extra,
         }

@@ -79,3 +79,5 @@ def hf_assisted(run: Run, budget: int) -> None:
     run.accepted_tokens = accepted
     run.draft_tokens = draft_calls.count  # one assistant forward per proposed token
     run.extra["draft_forwards"] = draft_calls.count
+    run.draft_runner = "transformers (hf assistant)"  # on purpose: what users of transformers run
+    run.extra["target_runner"] = "transformers"

@@ -15,12 +15,18 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.utils import logging as hf_logging
 
+from duolab.fast_llama import FastLlama
+from duolab.kvcache import CachedModel
 from duolab.runtime import CpuLayout, default_layout
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
 DEFAULT_TARGET = DATA_DIR / "models" / "target"
 DEFAULT_DRAFT = DATA_DIR / "models" / "draft"
+# How a model's KV-cached forward is run: "fast" is duolab.fast_llama (Llama on the CPU, ~4x
+# less per-token overhead at draft sizes), "transformers" the model's own forward with a
+# DynamicCache, "auto" fast where the config and device allow it.
+RUNNERS = ("auto", "fast", "transformers")
 
 
 @dataclass
@@ -36,6 +42,9 @@ class Pair:
     draft_source: str
     # cores/threads of each side (see duolab.runtime); set by load_pair
     layout: CpuLayout | None = None
+    # which runner every method uses for each model ("fast" or "transformers"); see RUNNERS
+    draft_runner: str = "transformers"
+    target_runner: str = "transformers"
     # per-pair resources that decoders start lazily (e.g. the draft worker process)
     resources: dict = field(default_factory=dict, repr=False)
 
@@ -48,6 +57,23 @@ class Pair:
     def eos_token_id(self) -> int | None:
         return self.tokenizer.eos_token_id
 
+    def runner(self, role: str):
+        """The KV-cached forward of the 'target' or the 'draft', emptied for a new sequence.
+
+        Made once per pair and reused, so every method that runs a model runs it the same way
+        (sps, duo's worker, the profiler and the widgets draft with one runner)."""
+        if role not in ("target", "draft"):
+            raise ValueError(f"role must be 'target' or 'draft', got {role!r}")
+        key = f"{role}_runner"
+        runner = self.resources.get(key)
+        if runner is None:
+            model, device = (self.target, self.target_device) if role == "target" else (self.draft, self.draft_device)
+            kind = self.target_runner if role == "target" else self.draft_runner
+            runner = FastLlama(model) if kind == "fast" else CachedModel(model, device)
+            self.resources[key] = runner
+        runner.reset()
+        return runner
+
     def close(self) -> None:
         """Release per-pair resources (stops the draft worker if one was started)."""
         for res in list(self.resources.values()):
@@ -59,8 +85,9 @@ class Pair:
     def __repr__(self) -> str:
         def size(m):
             return f"{sum(p.numel() for p in m.parameters()) / 1e6:.2f}M params"
-        return (f"Pair(target={self.target_source} [{size(self.target)}, {self.target_device}], "
-                f"draft={self.draft_source} [{size(self.draft)}, {self.draft_device}], "
+        return (f"Pair(target={self.target_source} [{size(self.target)}, {self.target_device}, "
+                f"{self.target_runner} runner], draft={self.draft_source} [{size(self.draft)}, "
+                f"{self.draft_device}, {self.draft_runner} runner], "
                 f"vocab={len(self.tokenizer)}, context={self.context_length})")
 
     def __enter__(self) -> "Pair":
@@ -138,12 +165,17 @@ def load_pair(
     draft_device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     local_files_only: bool = True,
+    draft_runner: str = "auto",
+    target_runner: str = "transformers",
 ) -> Pair:
     """Load a target and a draft model that share a tokenizer.
 
     With no arguments: the default pair shipped in data/models (or the paths in the environment
     variables DUOLAB_TARGET / DUOLAB_DRAFT, which is how notebooks run on another pair).
     target_device None means cuda when available, else cpu. The draft lives on the CPU.
+    draft_runner / target_runner choose how each model's forward runs (see RUNNERS): every
+    method that runs the draft model drafts with the pair's one draft runner; "auto" is the fast
+    runner when the config and device support it.
     Everything is checked (paths, model types, vocabularies, devices) before weights are read.
     """
     target = str(target or os.environ.get("DUOLAB_TARGET") or DEFAULT_TARGET)
@@ -157,11 +189,27 @@ def load_pair(
             "draft and target have different vocabularies: "
             f"target vocab_size={t_cfg.vocab_size}, draft vocab_size={d_cfg.vocab_size}"
         )
+    d_runner = resolve_runner(draft_runner, d_cfg, d_dev, "draft")
+    t_runner = resolve_runner(target_runner, t_cfg, t_dev, "target", dtype)
     tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only, trust_remote_code=False)
     _check_same_tokenizer(target, draft, tokenizer, local_files_only)
     target_model = _load_weights(target, t_dev, dtype, local_files_only)
     draft_model = _load_weights(draft, d_dev, torch.float32 if d_dev.type == "cpu" else dtype, local_files_only)
-    return Pair(target_model, draft_model, tokenizer, t_dev, d_dev, target, draft, default_layout(t_dev))
+    return Pair(target_model, draft_model, tokenizer, t_dev, d_dev, target, draft, default_layout(t_dev),
+                draft_runner=d_runner, target_runner=t_runner)
+
+
+def resolve_runner(choice: str, config, device: torch.device, role: str, dtype=None) -> str:
+    """'auto' | 'fast' | 'transformers' -> the runner used ('fast' or 'transformers')."""
+    if choice not in RUNNERS:
+        raise ValueError(f"{role}_runner must be one of {RUNNERS}, got {choice!r}")
+    # FastLlama computes in float32 on the CPU: a half-precision model keeps its own forward
+    fast_ok = device.type == "cpu" and dtype in (None, torch.float32) and FastLlama.supports(config)
+    if choice == "fast" and not fast_ok:
+        raise ValueError(f"{role}_runner='fast' needs a plain Llama-architecture model in float32 on the CPU "
+                         f"(model_type={getattr(config, 'model_type', None)!r}, device={device}, "
+                         f"dtype={dtype}); use 'transformers' or 'auto'")
+    return "fast" if choice == "fast" or (choice == "auto" and fast_ok) else "transformers"
 
 
 def _check_same_tokenizer(target, draft, tokenizer, local_files_only) -> None:

@@ -154,3 +154,38 @@ def plot_grouped_bars(table: pd.DataFrame, value: str, ax=None, title: str = "")
     ax.set(title=title, xlabel="")
     ax.legend(fontsize=7, ncol=4)
     return ax
+
+
+def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axes=None):
+    """Heat maps of duo's speedup over SpS (`duolab.regime.regime_map`), one panel per alpha, with
+    measured profiles (`points`: label, cost_ratio, slope) marked on every panel."""
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+
+    alphas = sorted(table.alpha.unique())
+    if axes is None:
+        _, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 4.2), squeeze=False,
+                               constrained_layout=True)
+        axes = axes[0]
+    ratios, slopes = sorted(table.cost_ratio.unique()), sorted(table.slope.unique())
+    vmax = max(1.05, float(table.duo_over_sps.max()))
+    norm = TwoSlopeNorm(vmin=min(0.95, float(table.duo_over_sps.min())), vcenter=1.0, vmax=vmax)
+    for ax, a in zip(axes, alphas, strict=False):
+        grid = (table[table.alpha == a].pivot(index="slope", columns="cost_ratio", values="duo_over_sps")
+                .reindex(index=slopes, columns=ratios))
+        x, y = np.log10(ratios), np.array(slopes)
+        mesh = ax.pcolormesh(x, y, grid.values, cmap="RdBu", norm=norm, shading="nearest")
+        cs = ax.contour(x, y, grid.values, levels=[1.0, 1.2, 1.5], colors="k", linewidths=0.8)
+        ax.clabel(cs, fmt="%.1fx", fontsize=8)
+        if points is not None:
+            for i, p in enumerate(points.itertuples()):
+                ax.plot(np.log10(p.cost_ratio), p.slope, "k*", ms=11, mfc="gold")
+                ax.annotate(p.label, (np.log10(p.cost_ratio), p.slope), xytext=(5, 5 + 9 * (i % 2)),
+                            textcoords="offset points", fontsize=7)
+        ticks = [r for r in (0.01, 0.03, 0.1, 0.3, 1.0) if ratios[0] <= r <= ratios[-1]]
+        ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
+        ax.set_xlabel("draft / target step  t_d / T_t(1)")
+        ax.set_ylabel("verification slope  T_t(9) / T_t(1)")
+        ax.set_title(f"duo / SpS (each at its best budget), alpha = {a:.2f}", fontsize=9)
+    plt.colorbar(mesh, ax=list(axes), label="duo speedup over SpS")
+    return axes

@@ -58,7 +58,7 @@ class DraftWorker:
     collects the reply, or returns None when the worker died or did not answer in time."""
 
     def __init__(self, draft_source: str, cores: list[int] | None = None, threads: int = 1,
-                 use_fast: bool = True):
+                 runner: str = "fast"):
         parent_sock, child_sock = socket.socketpair()
         # "-c" rather than "-m duolab.worker": the package __init__ already imports this module
         cmd = [sys.executable, "-c", "import sys; from duolab.worker import main; main(sys.argv[1:])",
@@ -66,8 +66,7 @@ class DraftWorker:
                "--draft", str(draft_source), "--threads", str(threads), "--parent", str(os.getpid())]
         if cores:
             cmd += ["--cores", ",".join(map(str, cores))]
-        if not use_fast:
-            cmd.append("--no-fast")
+        cmd += ["--runner", runner]
         self.proc = subprocess.Popen(cmd, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL)
         child_sock.close()
         self.conn = Connection(parent_sock.detach())
@@ -147,7 +146,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def _load_runner(source: str, use_fast: bool):
+def _load_runner(source: str, kind: str):
+    """The same runner the pair uses in-process ("fast" or "transformers"), on this process's copy."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -158,11 +158,10 @@ def _load_runner(source: str, use_fast: bool):
     model = AutoModelForCausalLM.from_pretrained(
         source, local_files_only=True, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
     ).eval()
-    if use_fast:
+    if kind == "fast":
         from duolab.fast_llama import FastLlama
 
-        if FastLlama.supports(model.config):
-            return FastLlama(model)
+        return FastLlama(model)
     return CachedModel(model, "cpu")
 
 
@@ -209,15 +208,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cores", default="")
     ap.add_argument("--parent", type=int, required=True)
-    ap.add_argument("--no-fast", action="store_true")
+    ap.add_argument("--runner", choices=("fast", "transformers"), default="fast")
     args = ap.parse_args(argv)
     _die_with_parent()
     if os.getppid() != args.parent:
         return
     conn = Connection(args.fd)
     pin_current_thread([int(c) for c in args.cores.split(",") if c] or None, args.threads)
-    runner = _load_runner(args.draft, not args.no_fast)
-    conn.send({"op": "ready", "pid": os.getpid(), "runner": type(runner).__name__})
+    runner = _load_runner(args.draft, args.runner)
+    conn.send({"op": "ready", "pid": os.getpid(), "runner": args.runner})
     serve(conn, runner, args.parent)
 
 

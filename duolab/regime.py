@@ -1,0 +1,73 @@
+"""When does parallel drafting pay? duo's speedup over SpS across hardware regimes, simulated.
+
+A regime is two numbers read off a latency profile:
+  * cost ratio  t_d / T_t(1): one draft token against one target step;
+  * verification slope  T_t(9) / T_t(1): how much a block of 8 drafts costs the target
+    (1.0 = flat, as on a GPU; 1.5-2.5 on a CPU, where every token is compute).
+`regime_map` simulates duo and SpS (equal drafters: the same t_d, each at its own best budget)
+on synthetic profiles over a grid of both, and `regime_point` places a measured profile on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from duolab.profiling import LatencyProfile
+from duolab.simulate import expected_throughput
+
+SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12)
+DUO_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+
+
+def regime_point(profile: LatencyProfile) -> tuple[float, float]:
+    """(t_d / T_t(1), T_t(9) / T_t(1)) of a measured profile; t_d is the duo worker's draft step."""
+    t1 = profile.target_ms(1)
+    return profile.draft_ms_per_token / t1, profile.target_ms(9) / t1
+
+
+def synthetic_profile(base: LatencyProfile, cost_ratio: float, slope: float) -> LatencyProfile:
+    """`base` with T_t(n) linear in n through T_t(1) and T_t(9) = slope * T_t(1), and both drafters
+    (duo's worker and SpS's in-process draft) at cost_ratio * T_t(1) per token. The draft's fixed
+    cost per request scales with its step; channel, sync and prefill stay as measured."""
+    if cost_ratio <= 0 or slope < 1:
+        raise ValueError(f"need cost_ratio > 0 and slope >= 1, got {cost_ratio}, {slope}")
+    t1 = base.target_ms(1)
+    t_d = cost_ratio * t1
+    overhead = base.draft_overhead_ms * t_d / base.draft_ms_per_token if base.draft_ms_per_token else 0.0
+    curve = [t1 * (1 + (slope - 1) * (n - 1) / 8) for n in range(1, len(base.target_forward_ms) + 1)]
+    return replace(base, target_forward_ms=curve, draft_ms_per_token=t_d, sps_draft_ms_per_token=t_d,
+                   draft_overhead_ms=overhead, ar_step_ms=t1, notes={"synthetic": [cost_ratio, slope]})
+
+
+def best_throughput(profile: LatencyProfile, method: str, alpha: float, budgets, runs: int = 8,
+                    **kwargs) -> tuple[int, float]:
+    """(best budget, its tokens/s) for one method on one profile."""
+    rates = {b: expected_throughput(profile, method, alpha, b, runs=runs, **kwargs) for b in budgets}
+    best = max(rates, key=rates.get)
+    return best, rates[best]
+
+
+def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96,
+                 duo_options: dict | None = None) -> dict:
+    """duo's and SpS's best simulated tokens/s on one profile, and their ratio."""
+    kw = {"new_tokens": new_tokens}
+    sps_b, sps = best_throughput(profile, "sps", alpha, SPS_BUDGETS, runs, **kw)
+    duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **kw, **(duo_options or {}))
+    ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
+    return {"sps_budget": sps_b, "duo_budget": duo_b, "sps_tokens_per_s": sps, "duo_tokens_per_s": duo,
+            "sps_speedup": sps / ar, "duo_speedup": duo / ar, "duo_over_sps": duo / sps}
+
+
+def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8, progress: bool = True,
+               duo_options: dict | None = None) -> pd.DataFrame:
+    """One row per (alpha, cost ratio, slope) with `duo_over_sps` and each method's best budget."""
+    from tqdm.auto import tqdm
+
+    grid = [(a, r, s) for a in alphas for r in cost_ratios for s in slopes]
+    rows = []
+    for a, r, s in tqdm(grid, desc="regime map", disable=not progress):
+        res = duo_over_sps(synthetic_profile(base, r, s), a, runs, duo_options=duo_options)
+        rows.append({"alpha": a, "cost_ratio": r, "slope": s, **res})
+    return pd.DataFrame(rows)
