@@ -22,6 +22,44 @@ STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_f
                 "idle_fraction_target", "idle_fraction_draft", "worker_failed"]
 
 
+FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "pld", "hf", "duo",
+        "duo:max_sequences=1"]
+# The fair-baseline set: every method that drafts uses the pair's one draft runner; SpS at each
+# budget of {2, 3, 4, 6} (fair_table keeps its best per task); the slow-drafter ablation runs on
+# a second pair with draft_runner="transformers" under the label SLOW_SPS.
+SLOW_SPS = "sps, transformers drafter"
+
+
+def fair_methods(slow_pair: Pair | None = None, slow_budget: int = 3) -> dict[str, dict]:
+    """The FAIR labels as run_benchmark methods, plus SLOW_SPS on `slow_pair` when given."""
+    methods = parse_method_specs(FAIR)
+    if slow_pair is not None:
+        methods[SLOW_SPS] = {"method": "sps", "budget": slow_budget, "pair": slow_pair}
+    return methods
+
+
+def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per task: speedup and TTFT of each method, with SpS (fast drafter) at its best budget."""
+    tasks = summary[summary.task != "median"]
+    fast_sps = tasks[(tasks.method == "sps") & (tasks.label != SLOW_SPS)]
+    best = fast_sps.loc[fast_sps.groupby("task").tokens_per_s.idxmax()].assign(
+        label=lambda d: "sps best γ (" + d.label.str.replace("sps:budget=", "γ=") + ")")
+    cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, "pld": "pld", "hf": "hf", "duo": "duo (default)",
+            "duo:max_sequences=1": "duo single chain"}
+    rows = []
+    for task in tasks.task.unique():
+        b = best[best.task == task].iloc[0]
+        row = {"task": task, "sps_best_budget": int(b.label.split("γ=")[1].rstrip(")"))}
+        for label, name in [("__best__", "sps best γ"), *cols.items()]:
+            r = b if label == "__best__" else tasks[(tasks.task == task) & (tasks.label == label)].iloc[0]
+            row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
+        row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    med = table.drop(columns="task").median().to_dict()
+    return pd.concat([table, pd.DataFrame([{"task": "median", **med}])], ignore_index=True)
+
+
 def parse_method_specs(specs: list[str]) -> dict[str, dict]:
     """'duo:budget=6,max_sequences=1' -> {'duo:budget=6,max_sequences=1': {'method': 'duo', ...}}."""
     out = {}

@@ -20,36 +20,17 @@ import time
 
 import pandas as pd
 
-from duolab.bench import parse_method_specs, relative_to, run_benchmark, summarize
+from duolab.bench import (
+    fair_methods,
+    fair_table,
+    parse_method_specs,
+    relative_to,
+    run_benchmark,
+    summarize,
+)
 from duolab.models import load_pair
 from duolab.plots import results_dir
 from duolab.tasks import TASKS
-
-FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "pld", "hf", "duo",
-        "duo:max_sequences=1"]
-SLOW_SPS = "sps, transformers drafter"
-
-
-def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per task: speedup and TTFT of each method, with SpS (fast drafter) at its best budget."""
-    tasks = summary[summary.task != "median"]
-    fast_sps = tasks[(tasks.method == "sps") & (tasks.label != SLOW_SPS)]
-    best = fast_sps.loc[fast_sps.groupby("task").tokens_per_s.idxmax()].assign(
-        label=lambda d: "sps best γ (" + d.label.str.replace("sps:budget=", "γ=") + ")")
-    cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, "pld": "pld", "hf": "hf", "duo": "duo (default)",
-            "duo:max_sequences=1": "duo single chain"}
-    rows = []
-    for task in tasks.task.unique():
-        b = best[best.task == task].iloc[0]
-        row = {"task": task, "sps_best_budget": int(b.label.split("γ=")[1].rstrip(")"))}
-        for label, name in [("__best__", "sps best γ"), *cols.items()]:
-            r = b if label == "__best__" else tasks[(tasks.task == task) & (tasks.label == label)].iloc[0]
-            row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
-        row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    med = table.drop(columns="task").median().to_dict()
-    return pd.concat([table, pd.DataFrame([{"task": "median", **med}])], ignore_index=True)
 
 
 def main() -> None:
@@ -66,14 +47,11 @@ def main() -> None:
     args = ap.parse_args()
 
     fair = args.methods is None
-    methods = parse_method_specs(FAIR if fair else args.methods)
     t0 = time.time()
     with load_pair(target_device=args.target_device) as pair:
         print(pair)
-        slow = None
-        if fair:
-            slow = load_pair(target_device=args.target_device, draft_runner="transformers")
-            methods[SLOW_SPS] = {"method": "sps", "budget": args.slow_sps_budget, "pair": slow}
+        slow = load_pair(target_device=args.target_device, draft_runner="transformers") if fair else None
+        methods = fair_methods(slow, args.slow_sps_budget) if fair else parse_method_specs(args.methods)
         raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
                             args.repeats, {"temperature": args.temperature, "seed": 0})
         if slow is not None:
