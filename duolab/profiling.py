@@ -1,10 +1,13 @@
 """Measure the latencies the budget model and the simulator run on, on the machine at hand.
 
 `profile_pair(pair)` times, with warm-up, repeats and medians (CUDA-synchronized when the target
-is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64; its
-prefill against prompt length; the draft worker's time per drafted token (the duo path, fast
+is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64, and AR's
+decode step in the same interleaved passes; its prefill against prompt length; the draft worker's time per drafted token (the duo path, fast
 runner) and the in-process draft's (the SpS path); the channel's round trip; the per-round sync.
-The result is a `LatencyProfile`, saved to / loaded from JSON so machines can be compared.
+On an accelerator host it first chooses the calling process's CPU thread count by timing its
+CPU-side work at a few counts (`choose_caller_threads`). The result is a `LatencyProfile`, saved
+to / loaded from JSON so machines can be compared; `LatencyProfile.check` lists measurements of
+one quantity that disagree.
 """
 
 from __future__ import annotations
@@ -12,17 +15,26 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-from duolab.kvcache import CachedModel
 from duolab.models import REPO_DIR, Pair
-from duolab.runtime import target_placement
+from duolab.runtime import (
+    caller_thread_candidates,
+    check_threads,
+    default_layout,
+    remember_caller_threads,
+    target_placement,
+)
 
 VERIFY_SIZES = list(range(1, 65))
 PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
+# two measurements of one quantity further apart than this factor make the profile inconsistent
+AGREEMENT_FACTOR = 1.5
 
 
 @dataclass
@@ -40,8 +52,9 @@ class LatencyProfile:
     sps_draft_ms_per_token: float  # sps: the in-process draft on the target's core
     channel_ms: float  # round trip of the worker channel
     sync_ms: float  # verification, sampling and KV rollback after a target forward
-    # AR's decode step, measured back to back (the target's weights stay warm in the CPU caches,
-    # unlike T_t(1) between drafting or forwards of other sizes); None: use T_t(1)
+    # AR's decode step, timed back to back (the target's weights stay warm in the CPU caches,
+    # unlike T_t(1) between forwards of other sizes) in the passes that time T_t(1); see
+    # `check` for when the two may differ. None: use T_t(1)
     ar_step_ms: float | None = None
     notes: dict = field(default_factory=dict)
 
@@ -66,6 +79,29 @@ class LatencyProfile:
         """The worker's time to answer a request for n draft tokens."""
         return self.draft_overhead_ms + n * self.draft_ms_per_token
 
+    def check(self) -> list[str]:
+        """Measurements of the same quantity that differ by more than 50%, one line each."""
+        problems = []
+        t1 = self.target_ms(1)
+        if self.ar_step_ms is not None and _disagree(self.ar_step_ms, t1):
+            problems.append(f"ar_step_ms={self.ar_step_ms:.3g} and T_t(1)={t1:.3g} both time one "
+                            f"decode step but differ {_ratio(self.ar_step_ms, t1):.1f}x")
+        return problems
+
+    def reconciled(self) -> LatencyProfile:
+        """This profile, or, where `check` finds a disagreement, a copy that uses the smaller of
+        the two measurements (interference on a shared machine only ever adds time), with a
+        warning and a note that says which value was used and what it replaced."""
+        t1 = self.target_ms(1)
+        if self.ar_step_ms is None or not _disagree(self.ar_step_ms, t1):
+            return self
+        used = min(self.ar_step_ms, t1)
+        note = (f"ar_step_ms {self.ar_step_ms:.3f} disagreed with T_t(1) {t1:.3f} "
+                f"({_ratio(self.ar_step_ms, t1):.1f}x); used {used:.3f}, the smaller")
+        warnings.warn(f"inconsistent latency profile: {note}", stacklevel=2)
+        notes = {**self.notes, "corrected": [*self.notes.get("corrected", []), note]}
+        return replace(self, ar_step_ms=used, notes=notes)
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +113,14 @@ class LatencyProfile:
         data = json.loads(Path(path).read_text())
         data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
         return cls(**data)
+
+
+def _ratio(a: float, b: float) -> float:
+    return max(a, b) / min(a, b) if min(a, b) > 0 else float("inf")
+
+
+def _disagree(a: float, b: float) -> bool:
+    return _ratio(a, b) > AGREEMENT_FACTOR
 
 
 def _median(xs: list[float]) -> float:
@@ -99,13 +143,19 @@ def _token_ids(pair: Pair, n: int) -> list[int]:
     return torch.randint(4, len(pair.tokenizer), (n,), generator=g).tolist()
 
 
-def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
-                   warmup: int = 1) -> list[float]:
-    """Median T_t(n) in ms: a forward over n new tokens after `context` cached ones. Sizes are
-    measured in interleaved passes, so a slow spell of the machine hits every n alike."""
-    model = CachedModel(pair.target, pair.target_device)
-    ids = _token_ids(pair, context + max(sizes))
+def measure_target_and_ar_step(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
+                               warmup: int = 1, ar_burst: int = 8) -> tuple[list[float], float | None]:
+    """(median T_t(n) for each n in sizes, median AR decode step), in ms.
+
+    T_t(n) is a forward over n new tokens after `context` cached ones. Each pass times every size
+    and then a burst of `ar_burst` back-to-back one-token steps (the first of each burst is
+    dropped: AR's steps follow one another, so the weights are warm). Both quantities come from
+    the same interleaved passes after the same warm-up, so a slow spell of the machine hits them
+    alike and they cannot drift apart the way separately timed loops did (49.5 ms vs 8.1 ms)."""
+    model = pair.runner("target")
+    ids = _token_ids(pair, context + max(max(sizes), ar_burst))
     times: dict[int, list[float]] = {n: [] for n in sizes}
+    ar_times: list[float] = []
     with target_placement(pair.layout):
         model.forward(ids[:context])
         for r in range(warmup + repeats):
@@ -114,19 +164,85 @@ def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: 
                 model.rollback(context)
                 if r >= warmup:
                     times[n].append(ms)
-    return [_median(times[n]) for n in sizes]
+            for i in range(ar_burst):
+                ms = _timed(lambda i=i: model.forward([ids[context + i]]), pair.target_device)
+                if r >= warmup and i > 0:
+                    ar_times.append(ms)
+            model.rollback(context)
+    return [_median(times[n]) for n in sizes], _median(ar_times) if ar_times else None
 
 
-def measure_ar_step(pair: Pair, context: int = 128, steps: int = 48) -> float:
-    """Median time (ms) of one AR decode step (forward of one token, then the next, ...)."""
-    model = CachedModel(pair.target, pair.target_device)
-    ids = _token_ids(pair, context + steps)
-    times = []
-    with target_placement(pair.layout):
-        model.forward(ids[:context])
-        for i in range(steps):
-            times.append(_timed(lambda i=i: model.forward([ids[context + i]]), pair.target_device))
-    return _median(times[steps // 4:])
+def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
+                   warmup: int = 1) -> list[float]:
+    """Median T_t(n) in ms for each n in sizes (see measure_target_and_ar_step)."""
+    return measure_target_and_ar_step(pair, sizes, context, repeats, warmup, ar_burst=0)[0]
+
+
+def measure_ar_step(pair: Pair, context: int = 128, repeats: int = 9) -> float:
+    """Median AR decode step in ms, timed in passes interleaved with T_t(1)."""
+    return measure_target_and_ar_step(pair, [1], context, repeats)[1]
+
+
+def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repeats: int = 7,
+                          budget: int = 4, context: int = 128) -> pd.DataFrame:
+    """Time the calling process's CPU-side work at a few torch thread counts and keep the fastest
+    in `pair.layout.target_threads` (remembered for pairs loaded later in this process).
+
+    The work is what runs in the calling process: one SpS round (draft `budget` tokens in process
+    with the pair's draft runner, a target forward over budget+1 tokens, verification of those
+    distributions at temperature 1, top_p 0.9) and one AR step (a one-token forward, sampling). On
+    a GPU target the forwards are bound by the CPU's kernel launches, so they count too. Candidates
+    default to 1, 2, 4 and torch's default, capped by the cores the process may use; counts are
+    interleaved round robin, each pass after an untimed run at that count, medians over passes.
+    Returns one row per count (ms per part, total, chosen); on a tie the fewer threads win."""
+    if pair.layout is None:
+        pair.layout = default_layout(pair.target_device)
+    candidates = candidates or caller_thread_candidates(pair.layout)
+    for n in candidates:
+        check_threads(n, "thread count")
+    candidates = sorted(set(candidates))
+    check_threads(budget, "budget")
+    from duolab.drafting import ChainDrafter
+    from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
+
+    target = pair.runner("target")
+    drafter = ChainDrafter(pair.runner("draft"), SamplingConfig(0.0), None)
+    sampling, gen = SamplingConfig(1.0, top_p=0.9), torch.Generator().manual_seed(0)
+    ids = _token_ids(pair, context + budget + 8)
+    tdev, ddev = pair.target_device, pair.draft_device
+
+    def one_round(r: int) -> dict[str, float]:
+        ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]  # as after a round
+        parts = {"draft_ms": _timed(lambda: drafter.propose(ctx, budget), ddev)}
+        logits = []
+        parts["verify_forward_ms"] = _timed(
+            lambda: logits.append(target.forward(ids[context:context + budget + 1])), tdev)
+        target.rollback(context)
+        parts["verify_ms"] = _timed(lambda: verify_block(logits_to_probs(logits[0], sampling),
+                                                         ids[context:context + budget], None, gen), tdev)
+        parts["ar_step_ms"] = _timed(
+            lambda: sample(logits_to_probs(target.forward([ids[context]])[-1], sampling), gen), tdev)
+        target.rollback(context)
+        return parts
+
+    times: dict[int, list[dict]] = {n: [] for n in candidates}
+    target.forward(ids[:context])
+    for r in range(repeats):
+        for n in candidates:
+            with target_placement(replace(pair.layout, target_threads=n)):
+                one_round(r + 1)  # untimed: the thread pool resizes on first use
+                times[n].append(one_round(r))
+    rows = []
+    for n, runs in times.items():
+        row = {"threads": n, **{k: _median([x[k] for x in runs]) for k in runs[0]}}
+        rows.append({**row, "total_ms": sum(v for k, v in row.items() if k != "threads")})
+    table = pd.DataFrame(rows)
+    best = int(table.threads[table.total_ms.idxmin()])
+    table["chosen"] = table.threads == best
+    pair.layout.target_threads = best
+    remember_caller_threads(pair.target_device, best)
+    pair.resources["caller_threads_timings"] = table
+    return table
 
 
 def measure_prefill(pair: Pair, sizes=PREFILL_SIZES, repeats: int = 5) -> dict[int, float]:
@@ -137,7 +253,7 @@ def measure_prefill(pair: Pair, sizes=PREFILL_SIZES, repeats: int = 5) -> dict[i
     with target_placement(pair.layout):
         for r in range(repeats + 1):
             for n in sizes:
-                model = CachedModel(pair.target, pair.target_device)
+                model = pair.runner("target")
                 ms = _timed(lambda n=n, m=model: m.forward(ids[:n]), pair.target_device)
                 if r:
                     times[n].append(ms)
@@ -170,12 +286,12 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
 
 
 def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int = 5) -> float:
-    """ms per token of SpS's drafter (in process, on the target's core, greedy), per round as
-    SpS runs it: re-feed the last two tokens, then draft n."""
+    """ms per token of SpS's drafter (in process, on the target's core, greedy, the pair's draft
+    runner), per round as SpS runs it: re-feed the last two tokens, then draft n."""
     from duolab.drafting import ChainDrafter
     from duolab.sampling import SamplingConfig
 
-    drafter = ChainDrafter(pair.draft, pair.draft_device, SamplingConfig(0.0), None)
+    drafter = ChainDrafter(pair.runner("draft"), SamplingConfig(0.0), None)
     ids = _token_ids(pair, context + 8)
     times = []
     with target_placement(pair.layout):
@@ -204,24 +320,41 @@ def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return slope, my - slope * mx
 
 
+def _caller_threads_note(pair: Pair) -> dict:
+    """On an accelerator host, the calling process's thread count (chosen by measurement unless
+    already set, e.g. by the user); on a CPU-only host the layout's split is kept as it is."""
+    if pair.layout is None:
+        pair.layout = default_layout(pair.target_device)
+    if pair.target_device.type == "cpu":
+        return {"caller_threads": pair.layout.target_threads, "caller_threads_from": "cpu layout"}
+    if pair.layout.target_threads is not None:
+        return {"caller_threads": pair.layout.target_threads, "caller_threads_from": "set before profiling"}
+    table = choose_caller_threads(pair)
+    return {"caller_threads": pair.layout.target_threads, "caller_threads_from": "measured",
+            "caller_threads_total_ms": {int(r.threads): round(r.total_ms, 3) for r in table.itertuples()}}
+
+
 def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick)."""
+    threads_note = _caller_threads_note(pair)
     sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
-    curve = measure_target(pair, sizes, repeats=5 if quick else 9)
+    curve, ar_step = measure_target_and_ar_step(pair, sizes, repeats=5 if quick else 9)
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
         curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
-    return LatencyProfile(
+    profile = LatencyProfile(
         machine=f"{platform.node()} {platform.processor() or platform.machine()}",
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
         target_device=str(pair.target_device),
         target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
-        channel_ms=channel, sync_ms=measure_sync(pair), ar_step_ms=measure_ar_step(pair),
-        notes={"quick": quick, "torch": torch.__version__,
+        channel_ms=channel, sync_ms=measure_sync(pair), ar_step_ms=ar_step,
+        notes={"quick": quick, "torch": torch.__version__, "draft_runner": pair.draft_runner,
+               "target_runner": pair.target_runner, **threads_note,
                "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )
+    return profile.reconciled()
 
 
 def interpolate(xs: list[float], ys: list[float], x: float) -> float:
@@ -243,15 +376,28 @@ def portable_source(source: str) -> str:
         return source
 
 
-def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:
-    """A saved profile of this pair on this kind of device from `directory`, else a new one."""
+def find_profile(pair: Pair, directory: str | Path) -> LatencyProfile | None:
+    """A saved profile of this pair on this kind of device from `directory` (the device must
+    match exactly: a profile measured with the target on "cuda" is never used for a CPU run)."""
     for path in sorted(Path(directory).glob("*.json")):
         prof = LatencyProfile.load(path)
+        runners = (prof.notes.get("draft_runner", "fast"), prof.notes.get("target_runner", "transformers"))
         if (prof.target, prof.draft, prof.target_device) == (
                 portable_source(pair.target_source), portable_source(pair.draft_source),
-                str(pair.target_device)):
+                str(pair.target_device)) and runners == (pair.draft_runner, pair.target_runner):
             return prof
-    return profile_pair(pair, quick=quick)
+    return None
+
+
+def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:
+    """A saved profile of this pair on this kind of device from `directory`, else a new one.
+    On an accelerator host the calling process's threads are still chosen here, by measurement
+    on this machine (seconds), unless already set: a saved profile may come from another host."""
+    prof = find_profile(pair, directory)
+    if prof is None:
+        return profile_pair(pair, quick=quick)
+    _caller_threads_note(pair)
+    return prof
 
 
 def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:

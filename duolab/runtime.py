@@ -1,6 +1,12 @@
 """Where each side runs: cores and torch threads for the target (calling process) and the draft
 worker. On a CPU-only host the two get disjoint cores, so the parallel schedule is real: core 0
-stands in for the GPU (target), core 1 for the CPU (draft) on a 2-core machine."""
+stands in for the GPU (target), core 1 for the CPU (draft) on a 2-core machine.
+
+On an accelerator host the calling process still does CPU work (kernel launches, the in-process
+SpS draft, sampling and verification), and torch's default thread count (one per core) can make
+that several times slower. Its thread count is therefore a measured choice
+(`duolab.profiling.choose_caller_threads`); a user overrides it with
+`pair.layout.target_threads = n`."""
 
 from __future__ import annotations
 
@@ -26,15 +32,51 @@ def available_cores() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def default_layout(target_device: torch.device) -> CpuLayout:
+# Per accelerator type, the calling process's thread count measured earlier in this process
+# (choose_caller_threads): pairs loaded after that start from it, not from torch's default.
+_chosen_caller_threads: dict[str, int] = {}
+
+
+def check_threads(threads, what: str = "threads") -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {threads!r}")
+
+
+def default_layout(target_device: torch.device, caller_threads: int | None = None) -> CpuLayout:
+    """The layout a pair starts with. On an accelerator host `caller_threads` (default: the
+    count chosen earlier in this process for this device type, else None = torch's default) is
+    the calling process's torch thread count; on a CPU-only host the cores are split in two."""
     cores = available_cores()
     if target_device.type != "cpu":
+        if caller_threads is None:
+            caller_threads = _chosen_caller_threads.get(target_device.type)
+        if caller_threads is not None:
+            check_threads(caller_threads, "caller_threads")
         # target on an accelerator: the draft gets one core of its own when there are spare ones
-        return CpuLayout(None, cores[-1:] if len(cores) > 1 else None, None, 1)
+        return CpuLayout(None, cores[-1:] if len(cores) > 1 else None, caller_threads, 1)
+    if caller_threads is not None:
+        raise ValueError("caller_threads applies to an accelerator target; on a CPU-only host the "
+                         "target's threads follow its share of the cores (set layout.target_threads)")
     if len(cores) < 2:
         return CpuLayout(None, None, 1, 1)
     half = len(cores) // 2
     return CpuLayout(cores[:half], cores[half:], half, len(cores) - half)
+
+
+def caller_thread_candidates(layout: CpuLayout, default: int | None = None) -> list[int]:
+    """Thread counts worth timing for the calling process: 1, 2, 4 and torch's default, capped by
+    the cores it may use (its own when pinned, else all but the draft worker's)."""
+    cores = available_cores()
+    usable = layout.target_cores or [c for c in cores if c not in (layout.draft_cores or [])] or cores
+    default = default if default is not None else torch.get_num_threads()
+    return sorted({min(n, len(usable)) for n in (1, 2, 4, default)})
+
+
+def remember_caller_threads(target_device: torch.device, threads: int) -> None:
+    """Record a measured choice, so default_layout gives it to pairs loaded later in this process."""
+    check_threads(threads)
+    if target_device.type != "cpu":
+        _chosen_caller_threads[target_device.type] = threads
 
 
 def pin_current_thread(cores: list[int] | None, threads: int | None) -> None:

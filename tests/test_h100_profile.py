@@ -1,0 +1,83 @@
+"""The H100 latency profile (data/profiles/h100-host.json, copied from the shared measurement):
+consistent once corrected, never picked for a CPU run, and a budget model that picks well on it."""
+
+import shutil
+import warnings
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from duolab.budget import choose_budget, equal_time_budget, predict
+from duolab.models import REPO_DIR
+from duolab.profiling import LatencyProfile, find_profile
+
+PROFILES = REPO_DIR / "data" / "profiles"
+H100 = PROFILES / "h100-host.json"
+BUDGETS = range(1, 33)
+RUN = {"new_tokens": 96, "prompt_tokens": 80}  # the H100 run's generations
+
+
+@pytest.fixture(scope="module")
+def h100() -> LatencyProfile:
+    return LatencyProfile.load(H100)
+
+
+def test_h100_profile_is_the_shared_measurement_corrected(h100):
+    assert h100.target_device == "cuda"
+    assert h100.notes["source"] == "../shared/measurements/h100-default-pair.json"
+    assert h100.notes["measured"].startswith("measured on an H100 host")
+    assert h100.check() == []
+    assert h100.target_ms(64) < 1.2 * h100.target_ms(1)  # flat: verifying 64 costs about as much as 1
+
+
+def test_raw_ar_step_is_flagged_and_the_correction_is_reproducible(h100):
+    raw = replace(h100, ar_step_ms=h100.notes["raw"]["ar_step_ms"], notes={})
+    assert raw.ar_step_ms == pytest.approx(49.5, abs=0.01)
+    [problem] = raw.check()
+    assert "ar_step_ms=49.5" in problem and "T_t(1)=8.06" in problem
+    with pytest.warns(UserWarning, match="used 8.058, the smaller"):
+        fixed = raw.reconciled()
+    assert fixed.ar_step_ms == h100.ar_step_ms == pytest.approx(h100.target_ms(1))
+    assert fixed.check() == [] and fixed.notes["corrected"] == h100.notes["corrected"]
+
+
+def test_measurements_within_50_percent_are_left_alone(h100):
+    close = replace(h100, ar_step_ms=1.45 * h100.target_ms(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert close.check() == [] and close.reconciled() is close
+    assert replace(h100, ar_step_ms=0.6 * h100.target_ms(1)).check()  # too fast is flagged too
+
+
+def test_h100_profile_is_never_picked_for_a_cpu_run(tmp_path):
+    def pair(device):
+        return SimpleNamespace(target_source=str(REPO_DIR / "data" / "models" / "target"),
+                               draft_source=str(REPO_DIR / "data" / "models" / "draft"),
+                               target_device=torch.device(device),
+                               draft_runner="fast", target_runner="transformers")
+
+    found = find_profile(pair("cpu"), PROFILES)
+    assert found is None or found.target_device == "cpu"
+    shutil.copy(H100, tmp_path)
+    assert find_profile(pair("cpu"), tmp_path) is None
+    assert find_profile(pair("cuda"), tmp_path).target_device == "cuda"
+
+
+@pytest.mark.parametrize("method", ["duo", "sps"])
+@pytest.mark.parametrize("alpha", [0.6, 0.7, 0.8, 0.9, 0.95])
+def test_chosen_budget_is_within_10_percent_of_the_simulated_best(h100, method, alpha):
+    """Chosen as auto_budget does (5 simulated runs), judged by a sweep with 40 runs."""
+    chosen = choose_budget(h100, alpha, method, BUDGETS, runs=5, **RUN)
+    rate = predict(h100, alpha, [method], BUDGETS, runs=40, **RUN).set_index("budget").predicted_tokens_per_s
+    assert rate[chosen] >= 0.9 * rate.max()
+
+
+def test_duo_budget_on_a_flat_target_is_set_by_the_drafts_speed(h100):
+    """T_t is flat, so extra drafts cost the target nothing: duo drafts about as many tokens as
+    fit in one target forward, at every acceptance rate worth drafting for."""
+    fits = equal_time_budget(h100, BUDGETS)
+    assert 14 <= fits <= 22
+    for alpha in (0.6, 0.9):
+        assert 0.6 * fits <= choose_budget(h100, alpha, "duo", BUDGETS, runs=5, **RUN) <= fits + 2
