@@ -11,8 +11,10 @@ Importing duolab needs no GPU and starts nothing.
 from duolab import decoding as _decoding  # noqa: F401  (registers ar, sps, pld)
 from duolab import duo as _duo  # noqa: F401  (registers duo)
 from duolab import hf_assisted as _hf_assisted  # noqa: F401  (registers hf)
+from duolab.divergence import Divergence, first_divergence
 from duolab.generation import METHODS, Generation, generate
 from duolab.models import Pair, load_pair
 from duolab.sampling import SamplingConfig
 
-__all__ = ["METHODS", "Generation", "Pair", "SamplingConfig", "generate", "load_pair"]
+__all__ = ["METHODS", "Divergence", "Generation", "Pair", "SamplingConfig", "first_divergence", "generate",
+           "load_pair"]

@@ -21,9 +21,8 @@ import time
 
 from duolab.budget import auto_budget
 from duolab.generation import Run, check_budget, register_method
-from duolab.kvcache import CachedModel
 from duolab.models import Pair
-from duolab.sampling import logits_to_probs, sample, verify_block
+from duolab.sampling import choose_candidate, logits_to_probs, sample, verify_block
 from duolab.worker import DraftWorker
 
 
@@ -36,7 +35,7 @@ def draft_worker(pair: Pair) -> DraftWorker:
     if worker is None:
         layout = pair.layout
         worker = DraftWorker(pair.draft_source, layout.draft_cores if layout else None,
-                             layout.draft_threads if layout else 1)
+                             layout.draft_threads if layout else 1, runner=pair.draft_runner)
         pair.resources["draft_worker"] = worker
     return worker
 
@@ -70,7 +69,7 @@ def _prepare(pair: Pair, options: dict) -> None:
         auto_budget(pair)  # profiled once per pair, outside the timed call
 
 
-def _finish_alone(run: Run, target: CachedModel) -> None:
+def _finish_alone(run: Run, target) -> None:
     """The worker is gone: the target completes the generation autoregressively."""
     while not run.done:
         with run.span("target", "forward"):
@@ -88,7 +87,8 @@ def duo(run: Run, budget: int, max_sequences: int, catch_up: int, min_draft_prob
     pair = run.pair
     budget = auto_budget(pair) if budget == "auto" else budget
     worker = draft_worker(pair)
-    target = CachedModel(pair.target, pair.target_device)
+    target = pair.runner("target")
+    run.draft_runner = worker.runner
     block: list[int] = []  # d: drafted last round, verified this round
     block_start = 1  # draft position of block[0]: 1 after a chosen first token, 0 for a catch-up chain
     k_per_round: list[int] = []
@@ -135,8 +135,8 @@ def duo(run: Run, budget: int, max_sequences: int, catch_up: int, min_draft_prob
             run.record_verdict(len(block), verdict.accepted, first_position=block_start)
             token, next_block, chosen = verdict.next_token, [], None
             if tree is not None and verdict.accepted == len(block):
-                firsts = [s[0] for s in tree["sequences"]]
-                chosen = firsts.index(token) if token in firsts else None
+                # token is already a draw from probs[-1] (the bonus after the accepted block)
+                chosen, token = choose_candidate(probs[-1], [s[0] for s in tree["sequences"]], run.generator, token)
                 run.record_verdict(1, int(chosen is not None), first_position=0)
                 if chosen is not None:
                     next_block = tree["sequences"][chosen][1:]
@@ -170,5 +170,4 @@ def _duo_stats(run: Run, budget, max_sequences, k_per_round, failed, worker) -> 
         "idle_fraction_target": max(0.0, 1 - busy["target"] / wall),
         "idle_fraction_draft": max(0.0, 1 - busy["draft"] / wall),
         "worker_failed": failed,
-        "draft_runner": worker.runner,
     }

@@ -22,33 +22,45 @@ END = -1  # stands for "no token" after an EOS
 def exact_prefix_distribution(pair: Pair, prompt: str, sampling: SamplingConfig, n_tokens: int = 2,
                               min_prob: float = 1e-5, batch: int = 256) -> dict[tuple, float]:
     """P(t1, ..., tn) under the target's own sampling (AR), by enumerating every prefix whose
-    probability is at least min_prob (the rest ends up in the test's pooled bin). A prefix that
-    ends with EOS is padded with END."""
+    probability is at least min_prob (the rest ends up in the test's pooled bin).
+
+    Generation stops at EOS, so a prefix ending in EOS is closed: it keeps all its mass as one
+    key, padded with END to n tokens (the same key `sample_prefixes` counts), and is never expanded."""
+    if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 1:
+        raise ValueError(f"n_tokens must be an integer >= 1, got {n_tokens!r}")
+    if not 0 < min_prob < 1:
+        raise ValueError(f"min_prob must be in (0, 1), got {min_prob!r}")
     ids = pair.tokenizer.encode(prompt)
     eos = pair.eos_token_id
     frontier: dict[tuple, float] = {(): 1.0}
-    for step in range(n_tokens):
+    for _ in range(n_tokens):
         grown: dict[tuple, float] = {}
-        open_ = [pre for pre in frontier if END not in pre]
-        for pre in frontier:
-            if END in pre:
-                grown[pre + (END,)] = frontier[pre]
+        open_ = []
+        for pre, mass in frontier.items():
+            if pre and pre[-1] in (eos, END):
+                grown[pre + (END,)] = mass  # closed: nothing follows an EOS
+            else:
+                open_.append(pre)
         for i in range(0, len(open_), batch):
             chunk = open_[i:i + batch]
             x = torch.tensor([ids + list(pre) for pre in chunk], device=pair.target_device)
             probs = logits_to_probs(pair.target(x).logits[:, -1].float().cpu(), sampling)
-            for pre, row in zip(chunk, probs, strict=False):
+            for pre, row in zip(chunk, probs, strict=True):
                 mass = row * frontier[pre]
                 for tok in torch.nonzero(mass >= min_prob).flatten().tolist():
-                    grown[pre + (tok,) + ((END,) if tok == eos and step < n_tokens - 1 else ())] = float(mass[tok])
-        frontier = {pre[:step + 1]: p for pre, p in grown.items()}
+                    grown[pre + (tok,)] = float(mass[tok])
+        frontier = grown
     return frontier
 
 
 def sample_prefixes(pair: Pair, prompt: str, method: str, n_samples: int, sampling: SamplingConfig,
                     n_tokens: int = 2, seed: int = 0, max_new_tokens: int = 3, progress=None,
                     **options) -> Counter:
-    """Counts of the first n_tokens over n_samples independent generations (seeds seed, seed+1, ...)."""
+    """Counts of the first n_tokens over n_samples independent generations (seeds seed, seed+1, ...).
+    A generation that stopped at EOS is padded with END, like `exact_prefix_distribution`'s keys."""
+    if max_new_tokens < n_tokens:
+        raise ValueError(f"max_new_tokens ({max_new_tokens}) must be >= n_tokens ({n_tokens}): "
+                         "a generation cut short would be counted as if it had stopped at EOS")
     counts: Counter = Counter()
     it = range(n_samples) if progress is None else progress(range(n_samples))
     for i in it:

@@ -112,17 +112,31 @@ def verify_block(
             residual[tok] = 0.0
         else:
             residual = (p - draft_probs[i]).clamp_min(0.0)
-        return BlockVerdict(i, sample(residual / residual.sum(), generator))
+        return BlockVerdict(i, sample(_normalized_residual(residual, p), generator))
     return BlockVerdict(n, sample(target_probs[n], generator))
 
 
+def _normalized_residual(residual: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """norm(residual), or p itself when the residual is all zeros (0/0).
+
+    Exactly, a rejection implies p(d) < q(d), so some other token has p > q and the residual is
+    not empty. In floating point p and q can agree to the last bit everywhere except on d (or p can
+    put all its mass on d and still read 0.99999994), leaving only zeros. p and q are then equal up
+    to rounding, so the correction is drawn from p: the committed token stays distributed as p."""
+    total = residual.sum()
+    return residual / total if total > 0 else p
+
+
 def choose_candidate(
-    target_probs: torch.Tensor, candidates: list[int], generator: torch.Generator | None
+    target_probs: torch.Tensor, candidates: list[int], generator: torch.Generator | None,
+    token: int | None = None,
 ) -> tuple[int | None, int]:
     """Verify k deterministic alternative first tokens with one target distribution.
 
     Sample t ~ p; the candidate equal to t (if any) is accepted. t is committed either way, so the
-    committed token is distributed exactly as p. Returns (index of accepted candidate or None, t).
+    committed token is distributed exactly as p. A caller that already drew t from p (duo's
+    verifier draws it as the bonus token) passes it as `token`; drawing again would waste a random
+    number and change every seeded output. Returns (index of accepted candidate or None, t).
     """
-    t = sample(target_probs, generator)
+    t = sample(target_probs, generator) if token is None else int(token)
     return (candidates.index(t) if t in candidates else None), t

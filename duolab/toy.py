@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 SPECIALS = ["<s>", "</s>", "<pad>"]
@@ -34,10 +34,23 @@ def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
 
+def build_letter_tokenizer(n_letters: int) -> PreTrainedTokenizerFast:
+    """A tokenizer with one token per letter a, b, c, ... (plus the specials): a vocabulary small
+    enough that the exact distribution over several new tokens has only a few hundred prefixes."""
+    if isinstance(n_letters, bool) or not isinstance(n_letters, int) or not 2 <= n_letters <= 26:
+        raise ValueError(f"n_letters must be an integer in [2, 26], got {n_letters!r}")
+    vocab = {t: i for i, t in enumerate(SPECIALS + [chr(ord("a") + i) for i in range(n_letters)])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")  # one token per character
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
 def build_toy_pair(
     out_dir: str | Path,
     *,
     vocab_size: int = 512,
+    letters: int = 0,
     target_layers: int = 2,
     target_hidden: int = 64,
     draft_layers: int = 1,
@@ -47,9 +60,10 @@ def build_toy_pair(
     head_scale: float = 40.0,
     seed: int = 0,
 ) -> tuple[Path, Path]:
-    """Write target/ and draft/ model folders (safetensors + tokenizer) under out_dir."""
+    """Write target/ and draft/ model folders (safetensors + tokenizer) under out_dir.
+    letters > 0: a letter tokenizer (see build_letter_tokenizer) instead of a BPE of vocab_size."""
     out = Path(out_dir)
-    tokenizer = build_tokenizer(vocab_size)
+    tokenizer = build_letter_tokenizer(letters) if letters else build_tokenizer(vocab_size)
     torch.manual_seed(seed)
 
     def config(layers: int, hidden: int) -> LlamaConfig:

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from duolab.divergence import first_divergence
 from duolab.models import load_pair
 from duolab.tasks import load_prompts
 from duolab.toy import build_toy_pair
@@ -26,3 +27,25 @@ def default_pair():
 
 def task_prompts(task: str, n: int | None = None) -> list[str]:
     return load_prompts(task, n)
+
+
+@pytest.fixture(scope="session")
+def letter_pair(tmp_path_factory):
+    """Vocabulary of 6 (a, b, c and the specials) with flat distributions: the exact distribution
+    over the first 3 new tokens has a few hundred prefixes, EOS is likely (~0.17 at the first
+    token), and duo's drafter opens several sequences in most rounds."""
+    pair = load_pair(*build_toy_pair(tmp_path_factory.mktemp("letters"), letters=3, head_scale=6.0))
+    yield pair
+    pair.close()
+
+
+def assert_matches_ar(pair, prompt: str, ar, got, what=""):
+    """Greedy output against AR's: identical in fp32. A half-precision target may part from AR
+    only where AR's two best logits tie at the dtype's resolution (a block forward rounds
+    differently from AR's one-token forwards). Returns the divergence, if any."""
+    if pair.target.dtype == torch.float32:
+        assert got.token_ids == ar.token_ids, what
+        return None
+    d = first_divergence(pair, prompt, ar, got)
+    assert d is None or d.within_rounding, (what, d)
+    return d

@@ -68,3 +68,34 @@ def test_choose_candidate_commits_a_target_sample():
             assert [2, 1][idx] == tok
     assert torch.allclose(counts / 20000, p, atol=0.012)
     assert hits / 20000 == pytest.approx(0.8, abs=0.015)
+
+
+def test_an_all_zero_residual_falls_back_to_p(monkeypatch):
+    # p and q agree except on the draft token, where rounding left q(d) above p(d): max(p - q, 0)
+    # is all zeros, and normalising it would be 0/0 (NaN, and multinomial raises)
+    import duolab.sampling
+
+    p = torch.tensor([0.5, 0.25, 0.25])
+    q = torch.tensor([0.5, 0.25, 0.2500001])
+    assert (p - q).clamp_min(0).sum() == 0
+    monkeypatch.setattr(duolab.sampling, "_uniform", lambda generator: 0.99999999)  # force the rejection
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.zeros(3)
+    for _ in range(4000):
+        v = verify_block(torch.stack([p, p]), [2], q[None], gen)
+        assert v.accepted == 0
+        counts[v.next_token] += 1
+    assert torch.allclose(counts / 4000, p, atol=0.025)  # the correction is drawn from p
+    # deterministic draft (q a point mass) when p has all its mass on d but reads just below 1
+    p = torch.tensor([0.0, 0.99999994, 0.0])
+    v = verify_block(torch.stack([p, p]), [1], None, gen)
+    assert (v.accepted, v.next_token) == (0, 1)
+
+
+def test_choose_candidate_takes_a_token_already_drawn():
+    # duo draws t ~ p as the verifier's bonus token and hands it over: no second draw
+    gen = torch.Generator().manual_seed(3)
+    state = gen.get_state()
+    assert choose_candidate(torch.tensor([0.2, 0.5, 0.3]), [2, 1], gen, token=1) == (1, 1)
+    assert choose_candidate(torch.tensor([0.2, 0.5, 0.3]), [2, 1], gen, token=0) == (None, 0)
+    assert torch.equal(gen.get_state(), state)

@@ -1,25 +1,28 @@
-"""SpS, PLD and HF assisted generation: token-for-token AR under greedy, lossless under sampling."""
+"""SpS, PLD and HF assisted generation: greedy output equals AR (exactly in fp32, up to rounding
+ties in half precision), sampled output has AR's distribution (chi-square tests with negative controls)."""
 
 import pytest
 import torch
 
 import duolab.decoding
-from duolab import generate
+from duolab import generate, load_pair
 from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.sampling import BlockVerdict, SamplingConfig, sample
 from duolab.tasks import TASKS
-from tests.conftest import task_prompts
+from duolab.toy import build_toy_pair
+from tests.conftest import assert_matches_ar, task_prompts
 
 SPECULATIVE = [("sps", {"budget": 4}), ("sps", {"budget": 1}), ("pld", {"budget": 6}), ("hf", {"budget": 4})]
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_greedy_equals_ar_on_every_task_default_pair(default_pair, task):
+    # exact in fp32 (the CPU default); tie-aware where load_pair put the target in fp16 (CUDA)
     for prompt in task_prompts(task, 20):
-        ar = generate(default_pair, prompt, method="ar", max_new_tokens=32).token_ids
+        ar = generate(default_pair, prompt, method="ar", max_new_tokens=32)
         for method, options in SPECULATIVE:
-            got = generate(default_pair, prompt, method=method, max_new_tokens=32, **options).token_ids
-            assert got == ar, (task, method, options, prompt[:50])
+            got = generate(default_pair, prompt, method=method, max_new_tokens=32, **options)
+            assert_matches_ar(default_pair, prompt, ar, got, (task, method, options, prompt[:50]))
 
 
 @pytest.mark.parametrize("budget", [1, 2, 5, 16])
@@ -59,9 +62,11 @@ def test_sps_sampling_is_lossless(toy_pair, sampling):
 
 
 def broken_verify_block(target_probs, draft_tokens, draft_probs, generator):
-    """The classic mistake: resample the correction from p instead of norm(max(0, p - q))."""
+    """The classic mistake: resample the correction from p instead of norm(max(0, p - q))
+    (for a deterministic draft, q is a point mass: p without the rejected token)."""
     for i, tok in enumerate(draft_tokens):
-        p, q = float(target_probs[i, tok]), float(draft_probs[i, tok])
+        p = float(target_probs[i, tok])
+        q = 1.0 if draft_probs is None else float(draft_probs[i, tok])
         if p >= q or float(torch.rand((), generator=generator)) * q < p:
             continue
         return BlockVerdict(i, sample(target_probs[i], generator))
@@ -75,3 +80,69 @@ def test_the_test_catches_a_broken_residual_rule(toy_pair, monkeypatch):
     counts = sample_prefixes(toy_pair, PROMPT, "sps", N_SAMPLES, sampling, seed=1000, budget=2)
     stat, dof, p = chi_square_test(counts, expected)
     assert p < 1e-6, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+
+
+# pld and hf on the letter pair (6 tokens, EOS likely): the exact distribution of 3 tokens is small
+LETTERS_PROMPT = "abcab"  # "ab" occurred before, so prompt lookup proposes "c a b" from the first round
+
+
+def letters_fit(pair, method, sampling, n_samples, seed=3000, **options):
+    expected = exact_prefix_distribution(pair, LETTERS_PROMPT, sampling, n_tokens=3, min_prob=1e-6)
+    counts = sample_prefixes(pair, LETTERS_PROMPT, method, n_samples, sampling, n_tokens=3, seed=seed,
+                             max_new_tokens=5, **options)
+    return chi_square_test(counts, expected)
+
+
+@pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
+def test_pld_sampling_is_lossless(letter_pair, sampling):
+    g = generate(letter_pair, LETTERS_PROMPT, method="pld", max_new_tokens=5, temperature=1.0, seed=0)
+    assert g.stats["draft_tokens"] > 0  # the test is about verifying lookup drafts
+    stat, dof, p = letters_fit(letter_pair, "pld", sampling, 400, budget=3)
+    print(f"pld {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
+    assert dof >= 10
+    assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
+
+
+def test_the_pld_test_catches_a_broken_residual_rule(letter_pair, monkeypatch):
+    monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
+    stat, dof, p = letters_fit(letter_pair, "pld", SAMPLING_CASES[0], 300, budget=3)
+    print(f"pld, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
+    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+
+
+@pytest.fixture(scope="module")
+def rough_letter_pair(tmp_path_factory):
+    """The letter pair with a noisier draft head: hf samples its drafts from q, and a wrong
+    residual rule only shows where q differs from p (with noise=0.25 it took > 1000 samples)."""
+    pair = load_pair(*build_toy_pair(tmp_path_factory.mktemp("rough_letters"), letters=3, head_scale=6.0,
+                                     noise=1.0))
+    yield pair
+    pair.close()
+
+
+@pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
+def test_hf_sampling_is_lossless(rough_letter_pair, sampling):
+    stat, dof, p = letters_fit(rough_letter_pair, "hf", sampling, 300, budget=3)
+    print(f"hf {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
+    assert dof >= 10
+    assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
+
+
+def hf_broken_speculative_sampling(candidate_input_ids, candidate_logits, candidate_length, new_logits, **kwargs):
+    """transformers' verifier with the classic mistake: on a rejection, resample from p."""
+    drafts = candidate_input_ids[0, -candidate_length:]
+    q, p = candidate_logits[0].softmax(-1), new_logits[0].softmax(-1)
+    n = 0
+    while n < candidate_length and float(torch.rand(())) * q[n, drafts[n]] <= p[n, drafts[n]]:
+        n += 1
+    t = torch.multinomial(p[n], 1)
+    return torch.cat([drafts[:n], t])[None], n
+
+
+def test_the_hf_test_catches_a_broken_residual_rule(rough_letter_pair, monkeypatch):
+    import transformers.generation.utils as hf_utils
+
+    monkeypatch.setattr(hf_utils, "_speculative_sampling", hf_broken_speculative_sampling)
+    stat, dof, p = letters_fit(rough_letter_pair, "hf", SAMPLING_CASES[0], 200, budget=3)
+    print(f"hf, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
+    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
