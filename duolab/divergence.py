@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 
-from duolab.kvcache import CachedModel
 from duolab.models import Pair
 
 HALF = (torch.float16, torch.bfloat16)
@@ -62,12 +61,6 @@ def _token_ids(output, name: str) -> list[int]:
     return list(ids)
 
 
-def _ar_runner(pair: Pair):
-    # the forward method="ar" runs (pair.runner where the pair has one), so the logits match AR's bit for bit
-    runner = getattr(pair, "runner", None)
-    return runner("target") if runner is not None else CachedModel(pair.target, pair.target_device)
-
-
 def first_divergence(pair: Pair, prompt: str, reference, other, *, ulps: float = 1.0) -> Divergence | None:
     """None when `other` equals the AR `reference` token for token; else the first divergence,
     with AR's logits there. Both outputs must come from the same prompt and max_new_tokens."""
@@ -84,7 +77,7 @@ def first_divergence(pair: Pair, prompt: str, reference, other, *, ulps: float =
         return None
     # replay AR exactly: prefill the prompt, then one token per forward, as method="ar" does, so
     # the logits are the ones AR chose from (a block forward would round differently)
-    model = _ar_runner(pair)
+    model = pair.runner("target")  # the forward method="ar" runs: logits match AR's bit for bit
     logits = model.forward(pair.tokenizer.encode(prompt))[-1]
     for tok in ref[:pos]:
         logits = model.forward([tok])[-1]

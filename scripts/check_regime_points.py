@@ -40,10 +40,10 @@ def check(name: str, options: dict, prompts: int, repeats: int, new_tokens: int)
         profile.save(output_dir("profiles") / f"{name}.json")
         texts = [p for t in TASKS for p in load_prompts(t, prompts)]
         workload = measure_workload(pair, texts, new_tokens)
-        pred = predict(profile, workload, ("ar", "sps", "duo"), sorted(set(SPS_BUDGETS) | set(DUO_BUDGETS)))
-        best = {m: pred[pred.method == m].sort_values("predicted_tokens_per_s").iloc[-1] for m in ("sps", "duo")}
-        b_sps = int(best["sps"].budget) if best["sps"].budget in SPS_BUDGETS else 4
-        b_duo = int(best["duo"].budget)
+        # each method's best budget from its own grid (the same grids the regime map uses)
+        best = {m: predict(profile, workload, (m,), budgets).sort_values("predicted_tokens_per_s").iloc[-1]
+                for m, budgets in (("sps", SPS_BUDGETS), ("duo", DUO_BUDGETS))}
+        b_sps, b_duo = int(best["sps"].budget), int(best["duo"].budget)
         methods = {"ar": {"method": "ar"}, "sps": {"method": "sps", "budget": b_sps},
                    "duo": {"method": "duo", "budget": b_duo}}
         raw = run_benchmark(pair, methods, TASKS, prompts, new_tokens, repeats, {"seed": 0}, progress=False)
