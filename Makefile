@@ -26,11 +26,11 @@ figures: $(VENV)/.installed
 
 # The whole suite: lint, unit tests, and every notebook in quick mode under nbval (one pytest run).
 test: $(VENV)/.installed
-	$(VENV)/bin/ruff check duolab tests scripts
+	$(VENV)/bin/ruff check duolab tests scripts recipe
 	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check duolab tests scripts
+	$(VENV)/bin/ruff check duolab tests scripts recipe
 
 # The benchmark scripts behind the issue numbers (tables in data/results/, ~20 min on 2 cores).
 benchmarks: $(VENV)/.installed

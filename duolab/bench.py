@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from duolab.generation import METHODS, generate
 from duolab.models import Pair
-from duolab.tasks import TASKS, load_prompts
+from duolab.prompts import TASKS, load_prompts
 
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
@@ -26,15 +26,15 @@ FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "p
         "duo:max_sequences=1"]
 # The fair-baseline set: every method that drafts uses the pair's one draft runner; SpS at each
 # budget of {2, 3, 4, 6} (fair_table keeps its best per task); the slow-drafter ablation runs on
-# a second pair with draft_runner="transformers" under the label SLOW_SPS.
+# a second pair with draft_runner="transformers" (SpS at budget 3) under the label SLOW_SPS.
 SLOW_SPS = "sps, transformers drafter"
 
 
-def fair_methods(slow_pair: Pair | None = None, slow_budget: int = 3) -> dict[str, dict]:
+def fair_methods(slow_pair: Pair | None = None) -> dict[str, dict]:
     """The FAIR labels as run_benchmark methods, plus SLOW_SPS on `slow_pair` when given."""
     methods = parse_method_specs(FAIR)
     if slow_pair is not None:
-        methods[SLOW_SPS] = {"method": "sps", "budget": slow_budget, "pair": slow_pair}
+        methods[SLOW_SPS] = {"method": "sps", "budget": 3, "pair": slow_pair}
     return methods
 
 

@@ -3,6 +3,8 @@
 From a LatencyProfile and an acceptance estimate alpha (the chance that a draft token equals the
 target's choice), predict tokens/s for AR, SpS and duo at every budget and take the best. The
 paper's rule, the budget that makes draft and target time equal, is reported beside it.
+Pure: nothing here measures; `duolab.profiling` measures profiles and workloads (and has
+`auto_budget`, which does both and then asks `choose_budget`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 
-from duolab.models import Pair
-from duolab.profiling import LatencyProfile, cached_profile
+from duolab.latency_profile import LatencyProfile
 from duolab.simulate import expected_throughput
 
 BUDGETS = range(1, 33)
@@ -81,42 +81,3 @@ def choose_budget(profile: LatencyProfile, workload: float | Workload, method: s
 def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
     """The paper's rule: the budget whose drafting time best matches the target's verification."""
     return min(budgets, key=lambda g: abs(profile.draft_ms(g) - profile.target_ms(g + 1)))
-
-
-@torch.inference_mode()
-def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) -> Workload:
-    """Greedy agreement alpha -- the fraction of positions of the target's own greedy
-    continuations where the draft's argmax equals the target's (one teacher-forced forward of
-    each model) -- and the prompts' shapes."""
-    from duolab.generation import generate
-
-    if not prompts:
-        raise ValueError("measure_workload needs at least one prompt")
-    agree = total = 0
-    shapes, agreement = [], []
-    for prompt in prompts:
-        g = generate(pair, prompt, max_new_tokens=max_new_tokens)
-        prompt_ids = pair.tokenizer.encode(prompt)
-        ids = torch.tensor([prompt_ids + g.token_ids])
-        start = len(prompt_ids) - 1
-        t = pair.target(ids.to(pair.target_device)).logits[0, start:-1].argmax(-1).cpu()
-        d = pair.draft(ids.to(pair.draft_device)).logits[0, start:-1].argmax(-1).cpu()
-        agree += int((t == d).sum())
-        total += len(t)
-        shapes.append((len(prompt_ids), len(g.token_ids)))
-        agreement.append((t == d).tolist())
-    return Workload(agree / total, shapes, max_new_tokens, agreement)
-
-
-def auto_budget(pair: Pair, method: str = "duo") -> int:
-    """The budget `budget="auto"` uses: measured once per pair (a quick profile, and the workload
-    of one shipped prompt per task), then cached on the pair."""
-    key = f"auto_budget_{method}"
-    if key not in pair.resources:
-        from duolab.tasks import TASKS, load_prompts
-
-        profile = cached_profile(pair, quick=True)
-        workload = measure_workload(pair, [load_prompts(t, 1)[0] for t in TASKS], 128)
-        pair.resources["workload_estimate"] = workload
-        pair.resources[key] = choose_budget(profile, workload, method, runs=5)
-    return pair.resources[key]

@@ -18,8 +18,6 @@ import torch
 
 from duolab.models import Pair
 
-HALF = (torch.float16, torch.bfloat16)
-
 
 def resolution(dtype: torch.dtype, magnitude: float) -> float:
     """Spacing of representable numbers of `dtype` at |magnitude| (one unit in the last place)."""

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import time
 
-from duolab.budget import auto_budget
 from duolab.generation import Run, check_budget, register_method
 from duolab.models import Pair
+from duolab.profiling import auto_budget
 from duolab.sampling import choose_candidate, logits_to_probs, sample, verify_block
 from duolab.worker import DraftWorker
 

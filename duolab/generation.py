@@ -15,6 +15,7 @@ import torch
 from duolab.models import Pair
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
+from duolab.trace import TRACE_COLUMNS
 
 
 @dataclass
@@ -33,9 +34,6 @@ class Generation:
             f"Generation({s['method']}, {s['new_tokens']} tokens, {s['tokens_per_s']:.1f} tok/s, "
             f"ttft {1000 * s['ttft_s']:.1f} ms, tau {s['tau']:.2f}): {self.text[:60]!r}"
         )
-
-
-TRACE_COLUMNS = ["side", "kind", "start_s", "end_s", "round"]
 
 
 class Run:

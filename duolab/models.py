@@ -17,10 +17,9 @@ from transformers.utils import logging as hf_logging
 
 from duolab.fast_llama import FastLlama
 from duolab.kvcache import CachedModel
+from duolab.paths import DATA_DIR
 from duolab.runtime import CpuLayout, default_layout
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
 DEFAULT_TARGET = DATA_DIR / "models" / "target"
 DEFAULT_DRAFT = DATA_DIR / "models" / "draft"
 # How a model's KV-cached forward is run: "fast" is duolab.fast_llama (Llama on the CPU, ~4x

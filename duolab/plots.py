@@ -1,55 +1,17 @@
 """Figures: where they go (`save_figure`) and the plots more than one notebook draws.
 
-Quick mode (`DUOLAB_QUICK=1`) writes figures and tables to a temporary folder so a CI run
-never overwrites what is committed.
+Paths and quick mode live in duolab.paths (in quick mode figures go to a temporary folder).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-_QUICK_DIR: Path | None = None
-
-
-def quick_mode() -> bool:
-    return os.environ.get("DUOLAB_QUICK", "") not in ("", "0")
-
-
-def _output_root() -> Path | None:
-    """None for the repository; a per-process temporary folder in quick mode."""
-    global _QUICK_DIR
-    if not quick_mode():
-        return None
-    if _QUICK_DIR is None:
-        _QUICK_DIR = Path(tempfile.mkdtemp(prefix="duolab-quick-"))
-    return _QUICK_DIR
-
-
-def output_dir(kind: str) -> Path:
-    """Where notebooks and benchmarks write: figures/, data/results/ or data/profiles/ of the
-    repository, or the same names under a temporary folder in quick mode."""
-    places = {"figures": ROOT / "figures", "results": ROOT / "data" / "results",
-              "profiles": ROOT / "data" / "profiles"}
-    if kind not in places:
-        raise ValueError(f"kind must be one of {sorted(places)}, got {kind!r}")
-    root = _output_root()
-    d = root / kind if root else places[kind]
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def figures_dir() -> Path:
-    return output_dir("figures")
-
-
-def results_dir() -> Path:
-    return output_dir("results")
+# quick_mode, output_dir and results_dir are re-exported for the notebooks
+from duolab.paths import figures_dir, output_dir, quick_mode, results_dir  # noqa: F401
 
 
 def save_figure(fig: plt.Figure, name: str) -> list[Path]:

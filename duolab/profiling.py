@@ -1,28 +1,33 @@
-"""Measure the latencies the budget model and the simulator run on, on the machine at hand.
+"""Measure, on the machine at hand, what the budget model and the simulator run on.
 
 `profile_pair(pair)` times, with warm-up, repeats and medians (CUDA-synchronized when the target
 is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64, and AR's
-decode step in the same interleaved passes; its prefill against prompt length; the draft worker's time per drafted token (the duo path, fast
-runner) and the in-process draft's (the SpS path); the channel's round trip; the per-round sync.
-On an accelerator host it first chooses the calling process's CPU thread count by timing its
-CPU-side work at a few counts (`choose_caller_threads`). The result is a `LatencyProfile`, saved
-to / loaded from JSON so machines can be compared; `LatencyProfile.check` lists measurements of
-one quantity that disagree.
+decode step in the same interleaved passes; its prefill against prompt length; the draft worker's
+time per drafted token (the duo path, fast runner) and the in-process draft's (the SpS path); the
+channel's round trip; the per-round sync. On an accelerator host it first chooses the calling
+process's CPU thread count by timing its CPU-side work at a few counts (`choose_caller_threads`).
+The result is a `LatencyProfile` (duolab.latency_profile, the data side).
+
+`measure_workload` measures the acceptance side (how often the draft agrees with the target on
+some prompts), and `auto_budget` puts the two together for `budget="auto"`.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from duolab.models import REPO_DIR, Pair
+from duolab.budget import Workload, choose_budget
+from duolab.drafting import ChainDrafter
+from duolab.generation import generate
+from duolab.latency_profile import LatencyProfile, find_profile, interpolate, portable_source
+from duolab.models import Pair
+from duolab.prompts import TASKS, load_prompts
 from duolab.runtime import (
     caller_thread_candidates,
     check_threads,
@@ -30,97 +35,11 @@ from duolab.runtime import (
     remember_caller_threads,
     target_placement,
 )
+from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
+from duolab.worker import draft_worker
 
 VERIFY_SIZES = list(range(1, 65))
 PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
-# two measurements of one quantity further apart than this factor make the profile inconsistent
-AGREEMENT_FACTOR = 1.5
-
-
-@dataclass
-class LatencyProfile:
-    """Measured latencies in milliseconds. `target_forward_ms[n-1]` is T_t(n)."""
-
-    machine: str
-    target: str
-    draft: str
-    target_device: str
-    target_forward_ms: list[float]
-    prefill_ms: dict[int, float]
-    draft_ms_per_token: float  # duo: the worker's runner, per drafted token
-    draft_overhead_ms: float  # duo: fixed cost of one draft request (context feed, reply)
-    sps_draft_ms_per_token: float  # sps: the in-process draft on the target's core
-    channel_ms: float  # round trip of the worker channel
-    sync_ms: float  # verification, sampling and KV rollback after a target forward
-    # AR's decode step, timed back to back (the target's weights stay warm in the CPU caches,
-    # unlike T_t(1) between forwards of other sizes) in the passes that time T_t(1); see
-    # `check` for when the two may differ. None: use T_t(1)
-    ar_step_ms: float | None = None
-    notes: dict = field(default_factory=dict)
-
-    def target_ms(self, n: int) -> float:
-        """T_t(n), extrapolated linearly past the measured range."""
-        curve = self.target_forward_ms
-        if n <= len(curve):
-            return curve[max(n, 1) - 1]
-        slope = (curve[-1] - curve[len(curve) // 2]) / (len(curve) - 1 - len(curve) // 2)
-        return curve[-1] + slope * (n - len(curve))
-
-    def prefill(self, prompt_tokens: int) -> float:
-        """Prefill time (ms) for a prompt, interpolated between (or extended past) the measured lengths."""
-        pts = sorted(self.prefill_ms.items())
-        if not pts:
-            return self.target_ms(prompt_tokens)
-        if prompt_tokens <= pts[0][0]:
-            return pts[0][1]
-        return interpolate([k for k, _ in pts], [v for _, v in pts], prompt_tokens)
-
-    def draft_ms(self, n: int) -> float:
-        """The worker's time to answer a request for n draft tokens."""
-        return self.draft_overhead_ms + n * self.draft_ms_per_token
-
-    def check(self) -> list[str]:
-        """Measurements of the same quantity that differ by more than 50%, one line each."""
-        problems = []
-        t1 = self.target_ms(1)
-        if self.ar_step_ms is not None and _disagree(self.ar_step_ms, t1):
-            problems.append(f"ar_step_ms={self.ar_step_ms:.3g} and T_t(1)={t1:.3g} both time one "
-                            f"decode step but differ {_ratio(self.ar_step_ms, t1):.1f}x")
-        return problems
-
-    def reconciled(self) -> LatencyProfile:
-        """This profile, or, where `check` finds a disagreement, a copy that uses the smaller of
-        the two measurements (interference on a shared machine only ever adds time), with a
-        warning and a note that says which value was used and what it replaced."""
-        t1 = self.target_ms(1)
-        if self.ar_step_ms is None or not _disagree(self.ar_step_ms, t1):
-            return self
-        used = min(self.ar_step_ms, t1)
-        note = (f"ar_step_ms {self.ar_step_ms:.3f} disagreed with T_t(1) {t1:.3f} "
-                f"({_ratio(self.ar_step_ms, t1):.1f}x); used {used:.3f}, the smaller")
-        warnings.warn(f"inconsistent latency profile: {note}", stacklevel=2)
-        notes = {**self.notes, "corrected": [*self.notes.get("corrected", []), note]}
-        return replace(self, ar_step_ms=used, notes=notes)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> LatencyProfile:
-        data = json.loads(Path(path).read_text())
-        data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
-        return cls(**data)
-
-
-def _ratio(a: float, b: float) -> float:
-    return max(a, b) / min(a, b) if min(a, b) > 0 else float("inf")
-
-
-def _disagree(a: float, b: float) -> bool:
-    return _ratio(a, b) > AGREEMENT_FACTOR
 
 
 def _median(xs: list[float]) -> float:
@@ -178,11 +97,6 @@ def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: 
     return measure_target_and_ar_step(pair, sizes, context, repeats, warmup, ar_burst=0)[0]
 
 
-def measure_ar_step(pair: Pair, context: int = 128, repeats: int = 9) -> float:
-    """Median AR decode step in ms, timed in passes interleaved with T_t(1)."""
-    return measure_target_and_ar_step(pair, [1], context, repeats)[1]
-
-
 def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repeats: int = 7,
                           budget: int = 4, context: int = 128) -> pd.DataFrame:
     """Time the calling process's CPU-side work at a few torch thread counts and keep the fastest
@@ -202,9 +116,6 @@ def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repea
         check_threads(n, "thread count")
     candidates = sorted(set(candidates))
     check_threads(budget, "budget")
-    from duolab.drafting import ChainDrafter
-    from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
-
     target = pair.runner("target")
     drafter = ChainDrafter(pair.runner("draft"), SamplingConfig(0.0), None)
     sampling, gen = SamplingConfig(1.0, top_p=0.9), torch.Generator().manual_seed(0)
@@ -265,8 +176,6 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
 
     Each request drafts after a context that differs from the last in its final two tokens, as
     after a typical round, so the fixed cost includes re-feeding them."""
-    from duolab.duo import draft_worker
-
     worker = draft_worker(pair)
     ids = _token_ids(pair, context + 8)
     xs, ys = [], []
@@ -288,9 +197,6 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
 def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int = 5) -> float:
     """ms per token of SpS's drafter (in process, on the target's core, greedy, the pair's draft
     runner), per round as SpS runs it: re-feed the last two tokens, then draft n."""
-    from duolab.drafting import ChainDrafter
-    from duolab.sampling import SamplingConfig
-
     drafter = ChainDrafter(pair.runner("draft"), SamplingConfig(0.0), None)
     ids = _token_ids(pair, context + 8)
     times = []
@@ -306,8 +212,6 @@ def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int =
 
 def measure_sync(pair: Pair) -> float:
     """Median per-round sync time of a short duo generation (verify, sample, roll back)."""
-    from duolab.generation import generate
-
     trace = generate(pair, "The", method="duo", max_new_tokens=48).trace
     sync = trace[trace["kind"] == "sync"]
     return float(1000 * (sync["end_s"] - sync["start_s"]).median())
@@ -357,38 +261,6 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     return profile.reconciled()
 
 
-def interpolate(xs: list[float], ys: list[float], x: float) -> float:
-    """Piecewise-linear y(x) through the points (xs ascending), extended linearly past both ends."""
-    if len(xs) == 1:
-        return ys[0]
-    i = 1
-    while i < len(xs) - 1 and x > xs[i]:
-        i += 1
-    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-
-
-def portable_source(source: str) -> str:
-    """A model path inside the repository, relative to it (so profiles match across clones)."""
-    try:
-        return str(Path(source).resolve().relative_to(REPO_DIR))
-    except ValueError:
-        return source
-
-
-def find_profile(pair: Pair, directory: str | Path) -> LatencyProfile | None:
-    """A saved profile of this pair on this kind of device from `directory` (the device must
-    match exactly: a profile measured with the target on "cuda" is never used for a CPU run)."""
-    for path in sorted(Path(directory).glob("*.json")):
-        prof = LatencyProfile.load(path)
-        runners = (prof.notes.get("draft_runner", "fast"), prof.notes.get("target_runner", "transformers"))
-        if (prof.target, prof.draft, prof.target_device) == (
-                portable_source(pair.target_source), portable_source(pair.draft_source),
-                str(pair.target_device)) and runners == (pair.draft_runner, pair.target_runner):
-            return prof
-    return None
-
-
 def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:
     """A saved profile of this pair on this kind of device from `directory`, else a new one.
     On an accelerator host the calling process's threads are still chosen here, by measurement
@@ -407,3 +279,38 @@ def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
         prof = profile_pair(pair, quick=quick)
         pair.resources["latency_profile"] = prof
     return prof
+
+
+@torch.inference_mode()
+def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) -> Workload:
+    """Greedy agreement alpha -- the fraction of positions of the target's own greedy
+    continuations where the draft's argmax equals the target's (one teacher-forced forward of
+    each model) -- and the prompts' shapes."""
+    if not prompts:
+        raise ValueError("measure_workload needs at least one prompt")
+    agree = total = 0
+    shapes, agreement = [], []
+    for prompt in prompts:
+        g = generate(pair, prompt, max_new_tokens=max_new_tokens)
+        prompt_ids = pair.tokenizer.encode(prompt)
+        ids = torch.tensor([prompt_ids + g.token_ids])
+        start = len(prompt_ids) - 1
+        t = pair.target(ids.to(pair.target_device)).logits[0, start:-1].argmax(-1).cpu()
+        d = pair.draft(ids.to(pair.draft_device)).logits[0, start:-1].argmax(-1).cpu()
+        agree += int((t == d).sum())
+        total += len(t)
+        shapes.append((len(prompt_ids), len(g.token_ids)))
+        agreement.append((t == d).tolist())
+    return Workload(agree / total, shapes, max_new_tokens, agreement)
+
+
+def auto_budget(pair: Pair, method: str = "duo") -> int:
+    """The budget `budget="auto"` uses: measured once per pair (a quick profile, and the workload
+    of one shipped prompt per task), then cached on the pair."""
+    key = f"auto_budget_{method}"
+    if key not in pair.resources:
+        profile = cached_profile(pair, quick=True)
+        workload = measure_workload(pair, [load_prompts(t, 1)[0] for t in TASKS], 128)
+        pair.resources["workload_estimate"] = workload
+        pair.resources[key] = choose_budget(profile, workload, method, runs=5)
+    return pair.resources[key]

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from duolab.profiling import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 from duolab.simulate import expected_throughput
 
 SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12)
@@ -49,25 +49,24 @@ def best_throughput(profile: LatencyProfile, method: str, alpha: float, budgets,
     return best, rates[best]
 
 
-def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96,
-                 duo_options: dict | None = None) -> dict:
+def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96) -> dict:
     """duo's and SpS's best simulated tokens/s on one profile, and their ratio."""
     kw = {"new_tokens": new_tokens}
     sps_b, sps = best_throughput(profile, "sps", alpha, SPS_BUDGETS, runs, **kw)
-    duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **kw, **(duo_options or {}))
+    duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **kw)
     ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
     return {"sps_budget": sps_b, "duo_budget": duo_b, "sps_tokens_per_s": sps, "duo_tokens_per_s": duo,
             "sps_speedup": sps / ar, "duo_speedup": duo / ar, "duo_over_sps": duo / sps}
 
 
-def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8, progress: bool = True,
-               duo_options: dict | None = None) -> pd.DataFrame:
+def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8,
+               progress: bool = True) -> pd.DataFrame:
     """One row per (alpha, cost ratio, slope) with `duo_over_sps` and each method's best budget."""
     from tqdm.auto import tqdm
 
     grid = [(a, r, s) for a in alphas for r in cost_ratios for s in slopes]
     rows = []
     for a, r, s in tqdm(grid, desc="regime map", disable=not progress):
-        res = duo_over_sps(synthetic_profile(base, r, s), a, runs, duo_options=duo_options)
+        res = duo_over_sps(synthetic_profile(base, r, s), a, runs)
         rows.append({"alpha": a, "cost_ratio": r, "slope": s, **res})
     return pd.DataFrame(rows)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from duolab.generation import TRACE_COLUMNS
-from duolab.profiling import LatencyProfile
+from duolab.latency_profile import LatencyProfile
+from duolab.trace import TRACE_COLUMNS
 
 
 @dataclass
@@ -57,7 +57,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4
              agreement: list[bool] | None = None) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
-    `agreement` (see `duolab.budget.measure_workload`) acceptance replays it exactly instead of
+    `agreement` (see `duolab.profiling.measure_workload`) acceptance replays it exactly instead of
     drawing from alpha."""
     events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,
                                      first_match, catch_up, seed, max_new_tokens, agreement)

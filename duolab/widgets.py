@@ -15,7 +15,7 @@ from duolab.draft_trees import draw_draft_tree, tree_outcome
 from duolab.generation import Generation, generate
 from duolab.models import Pair
 from duolab.plots import plot_timeline
-from duolab.tasks import TASKS, load_prompts
+from duolab.prompts import TASKS, load_prompts
 
 
 class TreeExplorer:

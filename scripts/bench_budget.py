@@ -21,11 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.bench import run_benchmark, summarize
-from duolab.budget import choose_budget, equal_time_budget, measure_workload, predict
-from duolab.models import DATA_DIR, load_pair
-from duolab.plots import results_dir
-from duolab.profiling import LatencyProfile, profile_pair
-from duolab.tasks import TASKS, load_prompts
+from duolab.budget import choose_budget, equal_time_budget, predict
+from duolab.latency_profile import LatencyProfile
+from duolab.models import load_pair
+from duolab.paths import DATA_DIR, results_dir
+from duolab.profiling import measure_workload, profile_pair
+from duolab.prompts import TASKS, load_prompts
 
 DUO_BUDGETS = [1, 2, 3, 4, 6, 8, 10, 12, 16, 24]
 SPS_BUDGETS = [2, 4, 8]

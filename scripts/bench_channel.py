@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from duolab.models import DEFAULT_DRAFT
-from duolab.plots import results_dir
+from duolab.paths import results_dir
 from duolab.runtime import default_layout
 from duolab.worker import DraftWorker
 

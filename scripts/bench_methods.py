@@ -29,8 +29,8 @@ from duolab.bench import (
     summarize,
 )
 from duolab.models import load_pair
-from duolab.plots import results_dir
-from duolab.tasks import TASKS
+from duolab.paths import results_dir
+from duolab.prompts import TASKS
 
 
 def main() -> None:

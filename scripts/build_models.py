@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from duolab import corpus, training  # noqa: E402
+from recipe import corpus, training  # noqa: E402
 
 DATA, BUILD = ROOT / "data", ROOT / "build"
 TOKENIZER_DIR = DATA / "models" / "tokenizer"

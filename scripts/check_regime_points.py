@@ -19,12 +19,12 @@ import statistics
 import pandas as pd
 
 from duolab.bench import run_benchmark, summarize
-from duolab.budget import measure_workload, predict
+from duolab.budget import predict
 from duolab.models import load_pair
-from duolab.plots import output_dir, results_dir
-from duolab.profiling import profile_pair
+from duolab.paths import output_dir, results_dir
+from duolab.profiling import measure_workload, profile_pair
+from duolab.prompts import TASKS, load_prompts
 from duolab.regime import DUO_BUDGETS, SPS_BUDGETS, regime_point
-from duolab.tasks import TASKS, load_prompts
 
 CONFIGS = {
     "cpu-2core": {},

@@ -24,11 +24,10 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.budget import Workload, choose_budget, equal_time_budget, predict
-from duolab.models import DATA_DIR, REPO_DIR
-from duolab.plots import results_dir
-from duolab.profiling import LatencyProfile
+from duolab.latency_profile import LatencyProfile
+from duolab.paths import DATA_DIR, REPO_DIR, results_dir
+from duolab.prompts import TASKS
 from duolab.simulate import simulate
-from duolab.tasks import TASKS
 
 SHARED = REPO_DIR.parent / "shared" / "measurements" / "h100-default-pair.json"
 PROFILE = DATA_DIR / "profiles" / "h100-host.json"
@@ -96,9 +95,9 @@ def load_workload(path: Path) -> dict[str, list[dict]]:
 
 def measure_workload_csv(target: str, draft: str, path: Path) -> None:
     """Greedy agreement of the H100 run's prompts, measured here on the CPU (fp32)."""
-    from duolab.budget import measure_workload
     from duolab.models import load_pair
-    from duolab.tasks import load_prompts
+    from duolab.profiling import measure_workload
+    from duolab.prompts import load_prompts
 
     rows = []
     with load_pair(target, draft, target_device="cpu") as pair:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from duolab.budget import equal_time_budget
-from duolab.models import DATA_DIR, load_pair
+from duolab.models import load_pair
+from duolab.paths import DATA_DIR
 from duolab.profiling import profile_pair
 
 

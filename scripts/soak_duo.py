@@ -20,8 +20,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from duolab import generate, load_pair
-from duolab.plots import results_dir
-from duolab.tasks import TASKS, load_prompts
+from duolab.paths import results_dir
+from duolab.prompts import TASKS, load_prompts
 
 
 def rss_mb(pid: int) -> float:

@@ -4,8 +4,8 @@ import torch
 
 from duolab.divergence import first_divergence
 from duolab.models import load_pair
-from duolab.tasks import load_prompts
-from duolab.toy import build_toy_pair
+from duolab.prompts import load_prompts
+from recipe.toy import build_toy_pair
 
 torch.set_num_threads(1)  # two cores: keep tests from oversubscribing them
 

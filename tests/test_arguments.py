@@ -73,7 +73,7 @@ def test_not_a_causal_lm(tmp_path, toy_paths):
 
 
 def test_different_vocabularies(tmp_path, toy_paths):
-    from duolab.toy import build_toy_pair
+    from recipe.toy import build_toy_pair
 
     _, other_draft = build_toy_pair(tmp_path, vocab_size=400)
     with pytest.raises(ValueError, match="draft and target have different vocabularies"):

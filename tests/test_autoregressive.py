@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from duolab import generate
-from duolab.tasks import TASKS
+from duolab.prompts import TASKS
 from tests.conftest import task_prompts
 
 

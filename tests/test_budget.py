@@ -5,7 +5,7 @@ import random
 import pytest
 
 from duolab.budget import choose_budget, equal_time_budget, expected_accepted, predict
-from duolab.profiling import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 from duolab.simulate import expected_throughput, simulate
 
 
@@ -114,7 +114,7 @@ def test_simulate_rejects_bad_input():
 def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
     """With the measured agreement, the simulator's rounds are exactly those of a real greedy run."""
     from duolab import generate
-    from duolab.budget import measure_workload
+    from duolab.profiling import measure_workload
 
     prompts = [f"def step{i}(self, batch):" for i in range(4)]
     w = measure_workload(toy_pair, prompts, max_new_tokens=40)

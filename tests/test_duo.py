@@ -10,9 +10,9 @@ import pytest
 import duolab.duo
 from duolab import generate, load_pair
 from duolab.lossless import END, chi_square_test, exact_prefix_distribution
+from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
-from duolab.tasks import TASKS
-from duolab.toy import build_toy_pair
+from recipe.toy import build_toy_pair
 from tests.conftest import assert_matches_ar, task_prompts
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from duolab.budget import choose_budget, equal_time_budget, predict
-from duolab.models import REPO_DIR
-from duolab.profiling import LatencyProfile, find_profile
+from duolab.latency_profile import LatencyProfile, find_profile
+from duolab.paths import REPO_DIR
 
 PROFILES = REPO_DIR / "data" / "profiles"
 H100 = PROFILES / "h100-host.json"

@@ -60,7 +60,7 @@ def test_bad_reference_arguments(toy_pair):
 
 
 def test_letter_tokenizer():
-    from duolab.toy import build_letter_tokenizer
+    from recipe.toy import build_letter_tokenizer
 
     tok = build_letter_tokenizer(3)
     assert len(tok) == 6 and tok.encode("abca") == [3, 4, 5, 3] and tok.decode([3, 4, 5]) == "abc"

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from duolab.toy import build_toy_pair
+from recipe.toy import build_toy_pair
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

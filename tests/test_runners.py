@@ -3,7 +3,7 @@
 import pytest
 
 from duolab import generate, load_pair
-from duolab.tasks import TASKS
+from duolab.prompts import TASKS
 from tests.conftest import task_prompts
 
 DRAFTING = ("sps", "duo")  # the methods that run the pair's draft model with the pair's runner

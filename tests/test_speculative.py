@@ -7,9 +7,9 @@ import torch
 import duolab.decoding
 from duolab import generate, load_pair
 from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
+from duolab.prompts import TASKS
 from duolab.sampling import BlockVerdict, SamplingConfig, sample
-from duolab.tasks import TASKS
-from duolab.toy import build_toy_pair
+from recipe.toy import build_toy_pair
 from tests.conftest import assert_matches_ar, task_prompts
 
 SPECULATIVE = [("sps", {"budget": 4}), ("sps", {"budget": 1}), ("pld", {"budget": 6}), ("hf", {"budget": 4})]

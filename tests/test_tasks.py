@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from duolab import tasks as T
+from recipe import tasks as T
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = sorted(T.GENERATORS)
@@ -83,7 +83,7 @@ def test_extractive_answers_come_from_the_prompt(task):
 
 
 def test_heldout_prompts_not_in_training():
-    from duolab import corpus
+    from recipe import corpus
 
     held = [e.prompt for t in T.TASKS for e in T.prompt_set(t, 60)]
     assert len(set(held)) == len(held)

@@ -13,13 +13,15 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+import duolab
+
 SPECIALS = ["<s>", "</s>", "<pad>"]
 
 
 def _corpus() -> list[str]:
-    # the package's own source: always present, deterministic, a mix of prose and code
-    here = Path(__file__).resolve().parent
-    return [p.read_text() for p in sorted(here.glob("*.py"))]
+    # the project's own source (duolab, then this recipe): always present, a mix of prose and code
+    folders = (Path(duolab.__file__).resolve().parent, Path(__file__).resolve().parent)
+    return [p.read_text() for d in folders for p in sorted(d.glob("*.py"))]
 
 
 def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:

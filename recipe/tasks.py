@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import random
 import sysconfig
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-TASKS = ("mt_bench", "translation", "summarization", "qa", "math_reasoning", "rag", "humaneval")
+from duolab.prompts import TASKS  # noqa: F401  (the task names, shared with the runtime)
+
 HELDOUT_SEED = 20_250_301  # prompt sets; the corpus uses small seeds, so streams differ
 
 
@@ -428,14 +428,3 @@ def prompt_set(task: str, n: int = 60, seed: int = HELDOUT_SEED) -> list[Example
             seen.add(ex.prompt)
             out.append(ex)
     return out
-
-
-def load_prompts(task: str, n: int | None = None, data_dir: Path | None = None) -> list[str]:
-    """The first n prompts of the shipped held-out set data/prompts/<task>.jsonl."""
-    from duolab.models import DATA_DIR
-
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    path = Path(data_dir or DATA_DIR) / "prompts" / f"{task}.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r["prompt"] for r in rows[:n]]

@@ -1,7 +1,7 @@
 """Training corpus and tokenizer for the default (target, draft) pair.
 
 Sources (all local, nothing downloaded at build time):
-  * the seven task generators of ``duolab.tasks`` (training seeds only),
+  * the seven task generators of ``recipe.tasks`` (training seeds only),
   * the Python standard library's own source (files not held out for humaneval),
   * the King James Bible from Debian's ``bible-kjv-text`` package, read with its
     ``bible`` command (public-domain prose; lowers predictability like real prose).
@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from duolab import tasks as T
+from recipe import tasks as T
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 KJV_HINT = ("The corpus needs the public-domain King James Bible from Debian:\n"

@@ -1,0 +1,142 @@
+"""A latency profile: what `duolab.profiling` measured on one machine, as data.
+
+`LatencyProfile` holds the target's forward time per verified block size, its prefill time
+against prompt length, the draft's times and the per-round costs; it saves to and loads from
+JSON so machines can be compared (data/profiles/), and `check` lists measurements of one
+quantity that disagree. Nothing here measures: the budget model (duolab.budget) and the
+simulator (duolab.simulate) run on profiles alone.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from duolab.paths import REPO_DIR
+
+if TYPE_CHECKING:
+    from duolab.models import Pair
+
+# two measurements of one quantity further apart than this factor make the profile inconsistent
+AGREEMENT_FACTOR = 1.5
+
+
+@dataclass
+class LatencyProfile:
+    """Measured latencies in milliseconds. `target_forward_ms[n-1]` is T_t(n)."""
+
+    machine: str
+    target: str
+    draft: str
+    target_device: str
+    target_forward_ms: list[float]
+    prefill_ms: dict[int, float]
+    draft_ms_per_token: float  # duo: the worker's runner, per drafted token
+    draft_overhead_ms: float  # duo: fixed cost of one draft request (context feed, reply)
+    sps_draft_ms_per_token: float  # sps: the in-process draft on the target's core
+    channel_ms: float  # round trip of the worker channel
+    sync_ms: float  # verification, sampling and KV rollback after a target forward
+    # AR's decode step, timed back to back (the target's weights stay warm in the CPU caches,
+    # unlike T_t(1) between forwards of other sizes) in the passes that time T_t(1); see
+    # `check` for when the two may differ. None: use T_t(1)
+    ar_step_ms: float | None = None
+    notes: dict = field(default_factory=dict)
+
+    def target_ms(self, n: int) -> float:
+        """T_t(n), extrapolated linearly past the measured range."""
+        curve = self.target_forward_ms
+        if n <= len(curve):
+            return curve[max(n, 1) - 1]
+        slope = (curve[-1] - curve[len(curve) // 2]) / (len(curve) - 1 - len(curve) // 2)
+        return curve[-1] + slope * (n - len(curve))
+
+    def prefill(self, prompt_tokens: int) -> float:
+        """Prefill time (ms) for a prompt, interpolated between (or extended past) the measured lengths."""
+        pts = sorted(self.prefill_ms.items())
+        if not pts:
+            return self.target_ms(prompt_tokens)
+        if prompt_tokens <= pts[0][0]:
+            return pts[0][1]
+        return interpolate([k for k, _ in pts], [v for _, v in pts], prompt_tokens)
+
+    def draft_ms(self, n: int) -> float:
+        """The worker's time to answer a request for n draft tokens."""
+        return self.draft_overhead_ms + n * self.draft_ms_per_token
+
+    def check(self) -> list[str]:
+        """Measurements of the same quantity that differ by more than 50%, one line each."""
+        problems = []
+        t1 = self.target_ms(1)
+        if self.ar_step_ms is not None and _disagree(self.ar_step_ms, t1):
+            problems.append(f"ar_step_ms={self.ar_step_ms:.3g} and T_t(1)={t1:.3g} both time one "
+                            f"decode step but differ {_ratio(self.ar_step_ms, t1):.1f}x")
+        return problems
+
+    def reconciled(self) -> LatencyProfile:
+        """This profile, or, where `check` finds a disagreement, a copy that uses the smaller of
+        the two measurements (interference on a shared machine only ever adds time), with a
+        warning and a note that says which value was used and what it replaced."""
+        t1 = self.target_ms(1)
+        if self.ar_step_ms is None or not _disagree(self.ar_step_ms, t1):
+            return self
+        used = min(self.ar_step_ms, t1)
+        note = (f"ar_step_ms {self.ar_step_ms:.3f} disagreed with T_t(1) {t1:.3f} "
+                f"({_ratio(self.ar_step_ms, t1):.1f}x); used {used:.3f}, the smaller")
+        warnings.warn(f"inconsistent latency profile: {note}", stacklevel=2)
+        notes = {**self.notes, "corrected": [*self.notes.get("corrected", []), note]}
+        return replace(self, ar_step_ms=used, notes=notes)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyProfile:
+        data = json.loads(Path(path).read_text())
+        data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
+        return cls(**data)
+
+
+def _ratio(a: float, b: float) -> float:
+    return max(a, b) / min(a, b) if min(a, b) > 0 else float("inf")
+
+
+def _disagree(a: float, b: float) -> bool:
+    return _ratio(a, b) > AGREEMENT_FACTOR
+
+
+def interpolate(xs: list[float], ys: list[float], x: float) -> float:
+    """Piecewise-linear y(x) through the points (xs ascending), extended linearly past both ends."""
+    if len(xs) == 1:
+        return ys[0]
+    i = 1
+    while i < len(xs) - 1 and x > xs[i]:
+        i += 1
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def portable_source(source: str) -> str:
+    """A model path inside the repository, relative to it (so profiles match across clones)."""
+    try:
+        return str(Path(source).resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return source
+
+
+def find_profile(pair: Pair, directory: str | Path) -> LatencyProfile | None:
+    """A saved profile of this pair on this kind of device from `directory` (the device must
+    match exactly: a profile measured with the target on "cuda" is never used for a CPU run)."""
+    for path in sorted(Path(directory).glob("*.json")):
+        prof = LatencyProfile.load(path)
+        runners = (prof.notes.get("draft_runner", "fast"), prof.notes.get("target_runner", "transformers"))
+        if (prof.target, prof.draft, prof.target_device) == (
+                portable_source(pair.target_source), portable_source(pair.draft_source),
+                str(pair.target_device)) and runners == (pair.draft_runner, pair.target_runner):
+            return prof
+    return None

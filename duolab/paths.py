@@ -1,0 +1,52 @@
+"""Where duolab reads and writes, and quick mode.
+
+`DATA_DIR` is the repository's data/ (models, prompt sets, profiles, results) unless the
+environment variable DUOLAB_DATA names another folder. Quick mode (`DUOLAB_QUICK=1`) sends
+every figure and table to a per-process temporary folder, so a CI run never overwrites what
+is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
+_QUICK_DIR: Path | None = None
+
+
+def quick_mode() -> bool:
+    return os.environ.get("DUOLAB_QUICK", "") not in ("", "0")
+
+
+def _output_root() -> Path | None:
+    """None for the repository; a per-process temporary folder in quick mode."""
+    global _QUICK_DIR
+    if not quick_mode():
+        return None
+    if _QUICK_DIR is None:
+        _QUICK_DIR = Path(tempfile.mkdtemp(prefix="duolab-quick-"))
+    return _QUICK_DIR
+
+
+def output_dir(kind: str) -> Path:
+    """Where notebooks and benchmarks write: figures/ of the repository, results/ or profiles/
+    of DATA_DIR, or the same names under a temporary folder in quick mode."""
+    places = {"figures": REPO_DIR / "figures", "results": DATA_DIR / "results",
+              "profiles": DATA_DIR / "profiles"}
+    if kind not in places:
+        raise ValueError(f"kind must be one of {sorted(places)}, got {kind!r}")
+    root = _output_root()
+    d = root / kind if root else places[kind]
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def figures_dir() -> Path:
+    return output_dir("figures")
+
+
+def results_dir() -> Path:
+    return output_dir("results")

@@ -1,0 +1,65 @@
+"""The package's shape: no import circles, no runtime dependency on the recipe, pure model code."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "import_graph.py"
+spec = importlib.util.spec_from_file_location("import_graph", SCRIPT)
+import_graph = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(import_graph)
+
+# data and arithmetic only: no models, no generation, no measuring
+PURE = ("duolab.budget", "duolab.simulate", "duolab.latency_profile", "duolab.regime",
+        "duolab.prompts", "duolab.paths", "duolab.trace")
+HEAVY = {"duolab.models", "duolab.generation", "duolab.profiling", "duolab.worker", "duolab.duo"}
+
+
+def _closure(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for m in graph[todo.pop()]:
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return seen
+
+
+def test_duolab_has_no_import_circles():
+    out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no import circles" in out.stdout
+    assert "duolab.budget -> " in out.stdout  # the edges are listed
+
+
+def test_duolab_never_imports_the_recipe():
+    graph, forbidden = import_graph.build_graph(ROOT / "duolab")
+    assert forbidden == {}
+    assert not any(m.startswith("recipe") for edges in graph.values() for m in edges)
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert packages == ["duolab"]
+
+
+def test_budget_and_simulation_are_pure():
+    graph, _ = import_graph.build_graph(ROOT / "duolab")
+    for module in PURE:
+        assert not _closure(graph, module) & HEAVY, module
+
+
+def test_the_graph_sees_a_circle_through_a_function_level_import(tmp_path):
+    pkg = tmp_path / "pk"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pk.b import f\nimport recipe.tasks\n")
+    (pkg / "b.py").write_text("def f():\n    from pk import a\n    return a\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pk import a\n")
+    graph, forbidden = import_graph.build_graph(pkg)
+    assert graph["pk.b"] == {"pk.a": True} and graph["pk.c"] == {}
+    assert import_graph.find_circles(graph) == [["pk.a", "pk.b", "pk.a"]]
+    assert list(forbidden) == ["pk.a"]
+    out = subprocess.run([sys.executable, str(SCRIPT), str(pkg)], capture_output=True, text=True)
+    assert out.returncode == 1 and "import circle: pk.a -> pk.b -> pk.a" in out.stdout
