@@ -6,7 +6,7 @@ in duolab/duo.py and Hugging Face's assisted generation in duolab/hf_assisted.py
 
 from __future__ import annotations
 
-from duolab.drafting import ChainDrafter, PromptLookupDrafter, Proposal
+from duolab.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
 from duolab.generation import Run, check_budget, register_method
 from duolab.sampling import logits_to_probs, sample, verify_block
 
@@ -14,19 +14,21 @@ from duolab.sampling import logits_to_probs, sample, verify_block
 @register_method("ar")
 def autoregressive(run: Run) -> None:
     """One target forward per token; the baseline every speedup is measured against."""
-    target = run.pair.runner("target")
-    ids = run.prompt_ids
-    while True:
+    continue_autoregressively(run, run.pair.runner("target"))
+
+
+def continue_autoregressively(run: Run, target) -> None:
+    """Commit one target token per forward until the run is done. `target` is the target runner;
+    its KV cache holds a prefix of the committed sequence (empty for AR, more when duo's draft
+    worker failed mid-generation), and each forward feeds what it lacks."""
+    while not run.done:
         with run.span("target", "forward"):
-            logits = target.forward(ids)[-1]
+            logits = target.forward(run.sequence[target.length:])[-1]
         run.target_forwards += 1
-        tok = sample(logits_to_probs(logits, run.sampling), run.generator)
-        if run.commit([tok]):
-            return
-        ids = [tok]
+        run.commit([sample(logits_to_probs(logits, run.sampling), run.generator)])
 
 
-def speculative_loop(run: Run, drafter, budget: int) -> None:
+def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
     """Draft `budget` tokens, verify them with one target forward, commit, repeat.
 
     The target's KV cache always holds the committed sequence except tokens not yet fed; each round

@@ -1,13 +1,15 @@
 """Drafters propose tokens; the verifier decides. A drafter never sees the target.
 
-Every drafter has `propose(context, n) -> Proposal`: the committed sequence so far and how many
-tokens to propose. What was accepted is told implicitly by the next call's context, from which a
-drafter with a KV cache rolls back to the longest common prefix (nothing is recomputed).
+Every sequential drafter is a `Drafter`: `propose(context, n) -> Proposal`, given the committed
+sequence so far and how many tokens to propose. What was accepted is told implicitly by the next
+call's context, from which a drafter with a KV cache rolls back to the longest common prefix
+(nothing is recomputed). duo's worker drafts trees instead: `MultiSequenceDrafter.propose`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -19,6 +21,12 @@ class Proposal:
     tokens: list[int]
     # q_i each token was sampled from (len(tokens) rows); None = chosen deterministically
     probs: torch.Tensor | None = None
+
+
+class Drafter(Protocol):
+    """What SpS and PLD draft with (duolab.decoding.speculative_loop)."""
+
+    def propose(self, context: list[int], n: int) -> Proposal: ...
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -40,7 +48,7 @@ class ChainDrafter:
         self.generator = generator
         self.seq: list[int] = []  # tokens whose KV the cache holds
 
-    def next_logits(self, context: list[int]) -> torch.Tensor:
+    def _logits_after(self, context: list[int]) -> torch.Tensor:
         """Logits after `context`, reusing the cached common prefix."""
         keep = min(common_prefix(self.seq, context), len(context) - 1)
         self.cm.rollback(keep)
@@ -49,7 +57,7 @@ class ChainDrafter:
         return logits
 
     def propose(self, context: list[int], n: int) -> Proposal:
-        logits = self.next_logits(context)
+        logits = self._logits_after(context)
         tokens, rows = [], []
         for i in range(n):
             q = logits_to_probs(logits, self.sampling)
@@ -65,14 +73,14 @@ class ChainDrafter:
 
 class PromptLookupDrafter:
     """Prompt lookup decoding: no draft model. Find the latest earlier occurrence of the context's
-    last n-gram (longest first) and propose the tokens that followed it."""
+    last n-gram (longest first, down to one token) and propose the tokens that followed it."""
 
-    def __init__(self, max_ngram: int = 3, min_ngram: int = 1):
-        self.max_ngram, self.min_ngram = max_ngram, min_ngram
+    def __init__(self, max_ngram: int = 3):
+        self.max_ngram = max_ngram
 
     def propose(self, context: list[int], n: int) -> Proposal:
         L = len(context)
-        for size in range(min(self.max_ngram, L - 1), self.min_ngram - 1, -1):
+        for size in range(min(self.max_ngram, L - 1), 0, -1):
             tail = context[L - size:]
             # scan right to left, skipping the tail itself
             for start in range(L - size - 1, -1, -1):
@@ -86,8 +94,7 @@ class PromptLookupDrafter:
 TOP_CANDIDATES = 8  # K: alternative first tokens considered by the multi-sequence rule
 
 
-def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: int,
-                   top_candidates: int = TOP_CANDIDATES) -> tuple[list[int], list[int]]:
+def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: int) -> tuple[list[int], list[int]]:
     """Dynamic multi-sequence drafting: which first tokens to open sequences with, and how long each is.
 
     Main chain c1 = argmax q1 with confidence s = q1(c1) * max q2 (its first two tokens together).
@@ -95,7 +102,7 @@ def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: 
     tokens -- opens an extra sequence. k = 1 + extras (capped by max_sequences and by the budget,
     since every sequence needs a token); the budget is split into k near-equal lengths, main first.
     """
-    top = torch.topk(q1, min(top_candidates, q1.shape[-1])).indices.tolist()
+    top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1])).indices.tolist()
     c1 = top[0]
     s = float(q1[c1]) * q2_max
     extras = [c for c in top[1:] if float(q1[c]) > s]
@@ -127,9 +134,6 @@ class MultiSequenceDrafter:
 
     def __init__(self, runner):
         self.runner = runner
-        self.reset()
-
-    def reset(self) -> None:
         self.runner.rollback(0)
         self.seq: list[int] = []  # tokens the runner's cache holds right now
         self.base_len = 0

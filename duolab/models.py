@@ -74,7 +74,8 @@ class Pair:
         return runner
 
     def close(self) -> None:
-        """Release per-pair resources (stops the draft worker if one was started)."""
+        """Release per-pair resources: stops the draft worker this pair holds (see
+        duolab.worker.draft_worker). The pair stays usable; what it needs starts again on use."""
         for res in list(self.resources.values()):
             close = getattr(res, "close", None)
             if close:

@@ -187,7 +187,7 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
             if tree is None:
                 raise RuntimeError("the draft worker did not answer while profiling")
             if r:
-                times.append(1000 * (tree["end"] - tree["start"]))
+                times.append(1000 * (tree.end - tree.start))
         xs.append(n)
         ys.append(_median(times))
     slope, intercept = _fit_line(xs, ys)

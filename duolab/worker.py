@@ -1,15 +1,23 @@
 """The CPU draft worker: an OS process with its own copy of the draft model, and its channel.
 
-Channel: a Unix socketpair wrapped in multiprocessing's Connection, carrying small dicts of plain
-Python lists (token ids, a few floats). Measured on the 2-core dev machine: ~0.1 ms per round trip
+Channel: a Unix socketpair wrapped in multiprocessing's Connection, carrying small messages of plain
+Python lists (token ids, a few floats): a `DraftRequest` each round, a `DraftReply` back. Measured on the 2-core dev machine: ~0.1 ms per round trip
 for a pipe with plain lists vs ~2 ms when the messages carry torch tensors and ~0.27 ms for gloo;
 duolab never sends tensors (the draft is greedy, so the target needs only token ids), which makes
 the plain pipe the cheapest choice that needs no extra dependency. `DraftWorker.ping()` measures it.
 
-The worker is started as a fresh `python` running `duolab.worker.main` (not multiprocessing's spawn, which re-runs
-the caller's __main__), asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG) and
+The worker is started as a fresh `python` running `duolab.worker.main` (not multiprocessing's spawn,
+which re-runs the caller's __main__), asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG) and
 also exits when its parent's pid changes or the channel closes: no orphans after a notebook
-kernel restart or Ctrl-C.
+kernel restart or Ctrl-C. It runs in its own session, so the Ctrl-C (SIGINT) that Jupyter sends to
+the kernel's process group -- on an interrupt and before every shutdown -- never reaches it: the
+worker stays ready for the next generation (a reply to an abandoned request is skipped), and
+nothing prints a traceback.
+
+Lifecycle: one worker per draft model (source, runner, cores, threads) in a process. `draft_worker(pair)`
+starts it on first use and hands it to whichever pair asks; a pair loaded again (a notebook run twice
+in one kernel) takes over its predecessor's worker instead of starting a second one. The worker
+stops with `Pair.close()` of the pair holding it, when that pair is garbage, or when this process exits.
 """
 
 from __future__ import annotations
@@ -23,25 +31,61 @@ import subprocess
 import sys
 import time
 import weakref
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from duolab.drafting import DraftTree, MultiSequenceDrafter
 from duolab.runtime import pin_current_thread
 
+if TYPE_CHECKING:
+    from duolab.models import Pair
+
 READY_TIMEOUT_S = 180.0
+# SIGINT is ignored before anything is imported (belt and braces: the worker has its own session)
+_WORKER_MAIN = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                "from duolab.worker import main; main(sys.argv[1:])")
 # Both sides busy-poll this long before sleeping in select(): a sleeping process can take
 # milliseconds to be woken when its core is shared, which is as long as a whole draft round.
 SPIN_S = 0.005
 
 
-def poll(conn: Connection, timeout: float, spin_s: float = SPIN_S) -> bool:
-    """conn.poll(timeout), spinning for the first spin_s seconds."""
-    end_spin = time.perf_counter() + min(spin_s, timeout)
+@dataclass
+class DraftRequest:
+    """Target -> worker: draft up to `budget` tokens in at most `max_sequences` sequences after
+    `context` (see MultiSequenceDrafter.propose)."""
+
+    id: int
+    context: list[int]
+    budget: int
+    max_sequences: int
+    min_prob: float = 0.0
+
+
+@dataclass
+class DraftReply(DraftTree):
+    """Worker -> target: the draft tree for request `id`, and when the worker drafted it
+    (perf_counter seconds; CLOCK_MONOTONIC is shared by the processes of one machine)."""
+
+    id: int = 0
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(s) for s in self.sequences)
+
+
+def poll(conn: Connection, timeout: float) -> bool:
+    """conn.poll(timeout), spinning for the first SPIN_S seconds."""
+    end_spin = time.perf_counter() + min(SPIN_S, timeout)
     while time.perf_counter() < end_spin:
         if conn.poll(0):
             return True
-    return conn.poll(max(0.0, timeout - spin_s))
+    return conn.poll(max(0.0, timeout - SPIN_S))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -61,17 +105,23 @@ class DraftWorker:
                  runner: str = "fast"):
         parent_sock, child_sock = socket.socketpair()
         # "-c" rather than "-m duolab.worker": the package __init__ already imports this module
-        cmd = [sys.executable, "-c", "import sys; from duolab.worker import main; main(sys.argv[1:])",
+        cmd = [sys.executable, "-c", _WORKER_MAIN,
                "--fd", str(child_sock.fileno()),
                "--draft", str(draft_source), "--threads", str(threads), "--parent", str(os.getpid())]
         if cores:
             cmd += ["--cores", ",".join(map(str, cores))]
         cmd += ["--runner", runner]
-        self.proc = subprocess.Popen(cmd, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL)
+        # its own session: the SIGINT a terminal or Jupyter sends to our process group is ours alone
+        self.proc = subprocess.Popen(cmd, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
         child_sock.close()
         self.conn = Connection(parent_sock.detach())
         self._finalizer = weakref.finalize(self, _kill, self.proc)
         self._next_id = 0
+        # set while a message is half sent or half read: an exception there (Ctrl-C) leaves the
+        # stream unusable, and the worker is replaced on next use
+        self._mid_message = False
+        self.holder: weakref.ref | None = None  # the pair using it (see draft_worker)
         ready = self._recv(READY_TIMEOUT_S)
         if ready is None:
             self.close()
@@ -81,36 +131,42 @@ class DraftWorker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        """The process runs and the channel is usable."""
+        return not self._mid_message and self.proc.poll() is None
 
     def _recv(self, timeout: float):
         try:
             if not poll(self.conn, timeout):
                 return None
-            return self.conn.recv()
+            self._mid_message = True
+            msg = self.conn.recv()
         except (EOFError, OSError):
             return None
+        self._mid_message = False
+        return msg
 
-    def _send(self, msg: dict) -> bool:
+    def _send(self, msg) -> bool:
         try:
+            self._mid_message = True
             self.conn.send(msg)
-            return True
         except (BrokenPipeError, OSError):
             return False
+        self._mid_message = False
+        return True
 
     def request(self, context: list[int], budget: int, max_sequences: int,
                 min_prob: float = 0.0) -> int | None:
         """Ask for a draft tree after `context`; returns the request id (None if the worker is gone)."""
         self._next_id += 1
-        ok = self._send({"op": "draft", "id": self._next_id, "context": context,
-                         "budget": budget, "max_sequences": max_sequences, "min_prob": min_prob})
+        ok = self._send(DraftRequest(self._next_id, context, budget, max_sequences, min_prob))
         return self._next_id if ok else None
 
-    def wait(self, request_id: int, timeout: float) -> dict | None:
+    def wait(self, request_id: int, timeout: float) -> DraftReply | None:
+        """The reply to `request_id`; None when the worker died or did not answer within timeout."""
         deadline = time.perf_counter() + timeout
         while True:
             reply = self._recv(max(0.0, deadline - time.perf_counter()))
-            if reply is None or reply.get("id") == request_id:
+            if reply is None or (isinstance(reply, DraftReply) and reply.id == request_id):
                 return reply
             # a stale reply (from a request abandoned by an interrupted call): skip it
 
@@ -128,14 +184,71 @@ class DraftWorker:
         """Testing aid: crash ('crash') or stop answering ('hang') after n more draft requests."""
         self._send({"op": "fault", "after": after_requests, "mode": mode})
 
-    def close(self) -> None:
+    def close(self, grace_s: float = 2.0) -> None:
+        """Ask the worker to stop; kill it if it has not within grace_s seconds."""
         self._send({"op": "stop"})
         try:
-            self.proc.wait(timeout=2)
+            self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
         self._finalizer()  # kills it if it is still there
         self.conn.close()
+
+
+# -- lifecycle: one worker per draft model in this process ---------------------------------------
+# Weak values: a worker lives as long as the pair holding it (pair.resources["draft_worker"]).
+_WORKERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _worker_key(pair: Pair) -> tuple:
+    layout = pair.layout
+    source = Path(pair.draft_source)
+    # the weights' files and times: a model rebuilt in place is a different worker
+    stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in source.iterdir() if f.is_file())) \
+        if source.is_dir() else ()
+    return (str(source.resolve()) if source.exists() else str(source), stamp, pair.draft_runner,
+            tuple(layout.draft_cores) if layout and layout.draft_cores else None,
+            layout.draft_threads if layout else 1)
+
+
+def draft_worker(pair: Pair) -> DraftWorker:
+    """The draft worker for the pair's draft model: started on first use, restarted if it died.
+
+    A worker already running for the same draft model (an earlier pair loaded from the same files,
+    e.g. by a notebook run again in the same kernel) is taken over rather than duplicated."""
+    worker = pair.resources.get("draft_worker")
+    if worker is not None and worker.alive:
+        return worker
+    key = _worker_key(pair)
+    worker = _WORKERS.get(key)
+    if worker is not None and not worker.alive:
+        discard_worker(pair, worker)
+        worker = None
+    if worker is None:
+        layout = pair.layout
+        worker = DraftWorker(pair.draft_source, layout.draft_cores if layout else None,
+                             layout.draft_threads if layout else 1, runner=pair.draft_runner)
+        _WORKERS[key] = worker
+    previous = worker.holder() if worker.holder is not None else None
+    if previous is not None and previous is not pair and previous.resources.get("draft_worker") is worker:
+        del previous.resources["draft_worker"]  # superseded: that pair starts (or takes) one when used again
+    worker.holder = weakref.ref(pair)
+    pair.resources["draft_worker"] = worker
+    return worker
+
+
+def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
+    """Kill the pair's worker (dead, hung or interrupted mid-request): the next draft_worker(pair)
+    starts a fresh one."""
+    worker = worker or pair.resources.get("draft_worker")
+    if worker is None:
+        return
+    if pair.resources.get("draft_worker") is worker:
+        del pair.resources["draft_worker"]
+    for key, w in list(_WORKERS.items()):
+        if w is worker:
+            del _WORKERS[key]
+    worker.close(grace_s=0.0)
 
 
 # -- the worker process ------------------------------------------------------------------------
@@ -166,39 +279,34 @@ def _load_runner(source: str, kind: str):
 
 
 def serve(conn: Connection, runner, parent_pid: int) -> None:
-    from duolab.drafting import MultiSequenceDrafter
-
+    """Answer requests until told to stop, the channel closes or the parent is gone."""
     drafter = MultiSequenceDrafter(runner)
     fault: dict | None = None
-    while True:
-        try:
+    try:
+        while True:
             if not poll(conn, 0.5):
                 if os.getppid() != parent_pid:
                     return  # parent gone
                 continue
             msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        op = msg["op"]
-        if op == "draft":
-            if fault is not None:
-                fault["after"] -= 1
-                if fault["after"] < 0:
-                    if fault["mode"] == "crash":
-                        os._exit(3)
-                    time.sleep(3600)  # hang
-            start = time.perf_counter()
-            tree = drafter.propose(msg["context"], msg["budget"], msg["max_sequences"],
-                                   msg.get("min_prob", 0.0))
-            conn.send({"id": msg["id"], "sequences": tree.sequences, "probs": tree.probs,
-                       "candidates": tree.candidates, "confidence": tree.confidence,
-                       "start": start, "end": time.perf_counter()})
-        elif op == "ping":
-            conn.send({"op": "pong"})
-        elif op == "fault":
-            fault = {"after": msg["after"], "mode": msg["mode"]}
-        elif op == "stop":
-            return
+            if isinstance(msg, DraftRequest):
+                if fault is not None:
+                    fault["after"] -= 1
+                    if fault["after"] < 0:
+                        if fault["mode"] == "crash":
+                            os._exit(3)
+                        time.sleep(3600)  # hang
+                start = time.perf_counter()
+                tree = drafter.propose(msg.context, msg.budget, msg.max_sequences, msg.min_prob)
+                conn.send(DraftReply(**vars(tree), id=msg.id, start=start, end=time.perf_counter()))
+            elif msg["op"] == "ping":
+                conn.send({"op": "pong"})
+            elif msg["op"] == "fault":
+                fault = {"after": msg["after"], "mode": msg["mode"]}
+            elif msg["op"] == "stop":
+                return
+    except (EOFError, OSError):
+        return  # the channel closed (the parent closed it or exited): a normal end
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,7 +324,10 @@ def main(argv: list[str] | None = None) -> None:
     conn = Connection(args.fd)
     pin_current_thread([int(c) for c in args.cores.split(",") if c] or None, args.threads)
     runner = _load_runner(args.draft, args.runner)
-    conn.send({"op": "ready", "pid": os.getpid(), "runner": args.runner})
+    try:
+        conn.send({"op": "ready", "pid": os.getpid(), "runner": args.runner})
+    except OSError:
+        return  # the parent gave up waiting
     serve(conn, runner, args.parent)
 
 

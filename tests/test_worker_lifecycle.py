@@ -1,0 +1,152 @@
+"""Draft-worker lifecycle: one worker per draft model however often a pair is loaded again (a
+notebook run twice in one kernel), and no traceback or leftover process after an interrupt or a
+shutdown. scripts/check_worker_lifecycle.py checks the same on a real notebook and kernel."""
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from duolab import generate, load_pair
+
+WORKER_MARK = "duolab.worker import main"
+
+
+def worker_children(draft_path) -> list[int]:
+    """Live draft workers of this process for that draft model (from /proc: no extra dependency)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if (int(ppid) == os.getpid() and state != "Z" and WORKER_MARK in " ".join(cmdline)
+                and str(draft_path) in cmdline):
+            found.append(int(proc.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.time() + timeout
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def test_loading_a_pair_again_reuses_its_worker(toy_paths):
+    """Like "Run All" five times in one kernel: each run loads the pair again and the previous
+    pair stays referenced (by a widget, by Out[]), yet one worker serves them all."""
+    draft = toy_paths[1]
+    held, pids = [], set()
+    try:
+        for _ in range(5):
+            pair = load_pair(*toy_paths)
+            held.append(pair)
+            generate(pair, "def f(x):", method="duo", max_new_tokens=6)
+            pids.add(pair.resources["draft_worker"].pid)
+            assert len(worker_children(draft)) == 1
+        assert len(pids) == 1
+        # an earlier pair (an old widget moved) takes it back; closing a pair without it stops nothing
+        first, last = held[0], held[-1]
+        assert "draft_worker" not in first.resources
+        g = generate(first, "def f(x):", method="duo", max_new_tokens=6)
+        assert not g.stats["worker_failed"] and first.resources["draft_worker"].pid in pids
+        last.close()
+        assert len(worker_children(draft)) == 1
+        # the pair holding it closes it; a closed pair used again starts a fresh one
+        first.close()
+        assert not worker_children(draft)
+        generate(first, "def f(x):", method="duo", max_new_tokens=6)
+        assert len(worker_children(draft)) == 1 and first.resources["draft_worker"].pid not in pids
+    finally:
+        for pair in held:
+            pair.close()
+    assert not worker_children(draft)
+
+
+def test_garbage_pair_takes_its_worker_with_it(toy_paths):
+    pair = load_pair(*toy_paths)
+    generate(pair, "def f(x):", method="duo", max_new_tokens=4)
+    pid = pair.resources["draft_worker"].pid
+    del pair
+    gc.collect()
+    assert wait_gone(pid)
+
+
+PARENT = """
+import sys
+from duolab import generate, load_pair
+pair = load_pair({target!r}, {draft!r})
+generate(pair, "def f(x):", method="duo", max_new_tokens=4)
+started = False
+while True:  # like a kernel: survives interrupts, runs a cell per line, exits when stdin closes
+    try:
+        if not started:
+            started = True
+            print(pair.resources["draft_worker"].pid, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break  # no pair.close(): the worker must go when this process goes
+        g = generate(pair, "def f(x):", method="duo", max_new_tokens=int(line))
+        print(pair.resources["draft_worker"].pid, g.stats["worker_failed"], flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_interrupt_and_shutdown_leave_no_worker_and_no_traceback(toy_paths):
+    """Jupyter interrupts a kernel -- and shuts it down -- with SIGINT to its process group, then
+    asks it to exit or terminates it. The worker must not see the SIGINT (it keeps serving, with
+    no KeyboardInterrupt traceback) and must not outlive its parent."""
+    for ending in ("exit", "SIGTERM"):
+        parent = subprocess.Popen(
+            [sys.executable, "-c", PARENT.format(target=str(toy_paths[0]), draft=str(toy_paths[1]))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its own process group, as a kernel has
+        try:
+            worker = int(parent.stdout.readline())
+            os.killpg(parent.pid, signal.SIGINT)  # the stop button
+            assert parent.stdout.readline().strip() == "interrupted"
+            parent.stdin.write("8\n")
+            parent.stdin.flush()
+            assert parent.stdout.readline().split() == [str(worker), "False"], "the worker did not survive"
+            # the stop button in the middle of a duo generation: the next one still runs, with one worker
+            parent.stdin.write("400\n")
+            parent.stdin.flush()
+            time.sleep(0.5)
+            os.killpg(parent.pid, signal.SIGINT)
+            parent.stdout.readline()  # "interrupted", or the result if it had finished
+            parent.stdin.write("8\n")
+            parent.stdin.flush()
+            pid, failed = parent.stdout.readline().split()
+            assert failed == "False"
+            assert pid == str(worker) or wait_gone(worker)
+            worker = int(pid)
+            os.killpg(parent.pid, signal.SIGINT)  # jupyter's shutdown interrupts first
+            assert parent.stdout.readline().strip() == "interrupted"
+            if ending == "exit":
+                parent.stdin.close()
+            else:
+                parent.terminate()
+            parent.wait(timeout=30)
+            assert wait_gone(worker), f"worker outlived its parent ({ending})"
+            stderr = parent.stderr.read()
+            assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        finally:
+            if parent.poll() is None:
+                parent.kill()
