@@ -14,26 +14,69 @@ import pandas as pd
 from duolab.paths import figures_dir, output_dir, quick_mode, results_dir  # noqa: F401
 
 
-def save_figure(fig: plt.Figure, name: str) -> list[Path]:
-    """Save `fig` as figures/<name>.png and .svg (a temp folder in quick mode); return the paths."""
+def save_figure(fig: plt.Figure, name: str) -> None:
+    """Save `fig` as figures/<name>.png and .svg (a temp folder in quick mode). Returns None, so a
+    notebook cell ending in it prints nothing; the files are `figure_paths(name)`."""
     if not name or "/" in name or name.endswith((".png", ".svg")):
         raise ValueError(f"figure name must be a bare stem like 'timeline', got {name!r}")
-    paths = [figures_dir() / f"{name}.{ext}" for ext in ("png", "svg")]
     # A fixed hash salt and no date keep a regenerated SVG byte-identical when nothing changed.
     with plt.rc_context({"svg.hashsalt": "duolab"}):
-        for p in paths:
+        for p in figure_paths(name):
             fig.savefig(p, dpi=150, bbox_inches="tight",
                         metadata={"Date": None} if p.suffix == ".svg" else None)
-    return paths
 
 
-SIDE_COLORS = {"forward": "tab:blue", "prefill": "tab:cyan", "draft": "tab:orange",
-               "catch_up": "tab:red",
-               "sync": "tab:green", "wait": "lightgrey"}
+def figure_paths(name: str) -> list[Path]:
+    """Where `save_figure(fig, name)` writes: the .png and the .svg."""
+    return [figures_dir() / f"{name}.{ext}" for ext in ("png", "svg")]
 
 
-def plot_timeline(trace: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
-    """Gantt chart of a `Generation.trace`: one lane per side, one bar per event, in ms."""
+def legend_outside(ax: plt.Axes, **kwargs):
+    """The axes' legend to the right of the plot, where it covers no bar or line."""
+    return ax.legend(**{"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8,
+                        "frameon": False, **kwargs})
+
+
+def round_table(table, digits: int = 3):
+    """A copy of a stats DataFrame/Series for display: numbers rounded to `digits` decimals (columns
+    of mixed objects, like `Generation.stats`, included); lists and text left as they are."""
+    def rnd(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return v
+        return round(float(v), digits) if isinstance(v, float) else v
+
+    if isinstance(table, pd.Series):
+        return table.map(rnd)
+    return table.apply(lambda col: col.map(rnd))
+
+
+# One colour per kind of trace event, in every timeline (real runs, simulations, widgets).
+TIMELINE_COLORS = {
+    "draft": "tab:orange",      # the draft model drafting (its own lane in duo)
+    "catch_up": "#ffbb78",      # duo's optional catch-up chain (light orange: still drafting)
+    "verify": "tab:blue",       # a target forward over a drafted block (sps)
+    "forward": "#6baed6",       # a target forward (ar; duo's block forward, overlapping the draft)
+    "prefill": "#08519c",
+    "sync": "tab:green",        # accept/reject bookkeeping
+    "wait": "#d9d9d9",          # the target waiting for the draft
+    "hf_generate": "tab:purple",
+}
+TIMELINE_LEGEND = ("draft", "verify", "forward", "sync", "wait")  # always in the legend
+
+
+def timeline_handles(kinds=()) -> list:
+    """Legend patches: every kind of `TIMELINE_LEGEND`, then any other kind in `kinds`."""
+    from matplotlib.patches import Patch
+
+    names = list(TIMELINE_LEGEND) + [k for k in dict.fromkeys(kinds) if k not in TIMELINE_LEGEND]
+    return [Patch(color=TIMELINE_COLORS.get(k, "tab:grey"), label=k.replace("_", "-")) for k in names]
+
+
+def plot_timeline(trace: pd.DataFrame, ax: plt.Axes | None = None, title: str = "",
+                  legend: bool = True) -> plt.Axes:
+    """Gantt chart of a `Generation.trace`: one lane per side, one bar per event, in ms, coloured
+    by `TIMELINE_COLORS`; the legend (to the right) names every kind. For stacked timelines use
+    `plot_timelines`, which draws one legend for the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 2.2))
     sides = list(dict.fromkeys(trace["side"]))
@@ -41,16 +84,33 @@ def plot_timeline(trace: pd.DataFrame, ax: plt.Axes | None = None, title: str = 
         rows = trace[trace["side"] == side]
         for kind, group in rows.groupby("kind"):
             spans = [(1000 * s, 1000 * (e - s)) for s, e in zip(group.start_s, group.end_s, strict=True)]
-            ax.broken_barh(spans, (lane - 0.4, 0.8), color=SIDE_COLORS.get(kind, "tab:grey"),
-                           label=kind)
+            ax.broken_barh(spans, (lane - 0.4, 0.8), color=TIMELINE_COLORS.get(kind, "tab:grey"))
     ax.set_yticks(range(len(sides)), sides)
+    ax.set_ylim(-0.6, len(sides) - 0.4)
     ax.set_xlabel("time since the call began (ms)")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), ncol=len(unique), loc="upper right", fontsize=8)
+    if legend:
+        legend_outside(ax, handles=timeline_handles(trace["kind"]), title="event")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     return ax
+
+
+def plot_timelines(traces: dict[str, pd.DataFrame], width: float = 11, lane_height: float = 0.55):
+    """Timelines stacked on a shared time axis, one panel per (title, trace), one legend on top
+    with every kind. Returns the figure."""
+    lanes = [max(1, trace["side"].nunique()) for trace in traces.values()]
+    fig, axes = plt.subplots(len(traces), 1, sharex=True, squeeze=False, layout="constrained",
+                             figsize=(width, 0.9 + sum(0.55 + lane_height * n for n in lanes)),
+                             gridspec_kw={"height_ratios": lanes})
+    kinds = []
+    for ax, (title, trace) in zip(axes[:, 0], traces.items(), strict=True):
+        plot_timeline(trace, ax, title, legend=False)
+        kinds += list(trace["kind"])
+    for ax in axes[:-1, 0]:
+        ax.set_xlabel("")
+    handles = timeline_handles(kinds)
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    return fig
 
 
 def plot_latency_profile(profile, axes=None):
@@ -64,7 +124,7 @@ def plot_latency_profile(profile, axes=None):
     axes[0].plot(n, [k * profile.sps_draft_ms_per_token for k in n], "--", label="sps draft, n tokens")
     axes[0].set(xlabel="tokens n", ylabel="ms", title="verification vs drafting")
     axes[0].set_ylim(0, 2 * max(profile.target_forward_ms))
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper left")
     pts = sorted(profile.prefill_ms.items())
     axes[1].plot([k for k, _ in pts], [v for _, v in pts], "o-")
     axes[1].set(xlabel="prompt tokens", ylabel="ms", title="prefill (time to first token)")
@@ -90,7 +150,7 @@ def plot_budget_curves(predicted: pd.DataFrame, measured: pd.DataFrame | None = 
     if len(ar):
         ax.axhline(float(ar.iloc[0]), color="black", lw=1, ls=":", label="ar predicted")
     ax.set(xlabel="budget γ", ylabel="tokens/s", title=title)
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return ax
 
 
@@ -114,7 +174,7 @@ def plot_grouped_bars(table: pd.DataFrame, value: str, ax=None, title: str = "")
         _, ax = plt.subplots(figsize=(12, 3.8))
     sns.barplot(data=table, x="task", y=value, hue="label", errorbar="sd", ax=ax)
     ax.set(title=title, xlabel="")
-    ax.legend(fontsize=7, ncol=4)
+    legend_outside(ax, title="method")
     return ax
 
 

@@ -11,41 +11,53 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from duolab.draft_trees import draw_draft_tree, tree_outcome
+from duolab.draft_trees import (
+    TEACHING,
+    TokenLabeler,
+    describe_round,
+    draw_draft_tree,
+    teaching_rounds,
+)
 from duolab.generation import Generation, generate
 from duolab.models import Pair
-from duolab.plots import plot_timeline
+from duolab.plots import plot_timelines, round_table
 from duolab.prompts import TASKS, load_prompts
 
 
-class TreeExplorer:
-    """Step through a duo generation's rounds: the draft tree, the target's verdict, the text."""
+def _fits(width: str = "360px") -> dict:
+    """Control options that keep a whole description ("temperature") visible."""
+    return {"style": {"description_width": "initial"}, "layout": W.Layout(width=width)}
 
-    def __init__(self, generation: Generation, decode):
+
+class TreeExplorer:
+    """Step through a duo generation's rounds: the draft tree, the target's verdict, the text.
+
+    `tokens`: the pair's tokenizer (special tokens are then marked by id) or its `decode`."""
+
+    def __init__(self, generation: Generation, tokens):
         self.trees = generation.details.get("draft_trees") or []
         if not self.trees:
             raise ValueError("the generation has no draft trees: run it with method='duo'")
-        self.decode = decode
-        self.round = W.IntSlider(0, 0, len(self.trees) - 1, description="round")
+        self.label = TokenLabeler(tokens)
+        self.round = W.IntSlider(0, 0, len(self.trees) - 1, description="round", **_fits("420px"))
+        picks = teaching_rounds(self.trees, self.label)
+        self.hint = W.HTML("rounds that teach: " + (", ".join(
+            f"{TEACHING[p]} → round {r}" for p, r in picks.items()) or "none in this generation"))
         self.output = W.Output()
         self.summary = ""  # what the last redraw showed, in words
         self.round.observe(lambda change: self.redraw(), names="value")
-        self.widget = W.VBox([self.round, self.output])
+        self.widget = W.VBox([self.round, self.hint, self.output])
         self.redraw()
 
     def redraw(self) -> None:
         r = self.round.value
-        out = tree_outcome(self.trees, r)
-        accepted = sum(st == "accepted" for row in out.status for st in row)
-        self.summary = (f"round {r}: {len(out.sequences)} sequence(s), {accepted} token(s) accepted, "
-                        f"target token {self.decode([out.target_token])!r}")
+        rec = self.trees[r]
+        self.summary = f"round {r}: {len(rec['sequences'])} sequence(s). {describe_round(self.trees, r, self.label)}"
         self.output.clear_output(wait=True)
         with self.output:
-            fig, ax = plt.subplots(figsize=(12, 1.4 + 0.8 * len(out.sequences)))
-            draw_draft_tree(self.trees, r, self.decode, ax)
+            ax = draw_draft_tree(self.trees, r, self.label)
             plt.show()
-            plt.close(fig)
-            print(self.summary)
+            plt.close(ax.figure)
 
     def _ipython_display_(self):
         display(self.widget)
@@ -57,10 +69,10 @@ class DecodingSweep:
 
     def __init__(self, pair: Pair, max_new_tokens: int = 64, seed: int = 0):
         self.pair, self.max_new_tokens, self.seed = pair, max_new_tokens, seed
-        self.budget = W.IntSlider(8, 1, 32, description="budget γ")
-        self.k = W.IntSlider(4, 1, 8, description="max k")
-        self.temperature = W.FloatSlider(0.0, min=0.0, max=1.5, step=0.1, description="temperature")
-        self.task = W.Dropdown(options=list(TASKS), value="math_reasoning", description="task")
+        self.budget = W.IntSlider(8, 1, 32, description="budget γ", **_fits())
+        self.k = W.IntSlider(4, 1, 8, description="max k", **_fits())
+        self.temperature = W.FloatSlider(0.0, min=0.0, max=1.5, step=0.1, description="temperature", **_fits())
+        self.task = W.Dropdown(options=list(TASKS), value="math_reasoning", description="task", **_fits())
         self.output = W.Output()
         self.results: pd.DataFrame = pd.DataFrame()
         for control in (self.budget, self.k, self.temperature, self.task):
@@ -77,17 +89,14 @@ class DecodingSweep:
                 "duo": generate(self.pair, prompt, method="duo", budget=self.budget.value,
                                 max_sequences=self.k.value, **common)}
         self.results = pd.DataFrame({m: g.stats for m, g in runs.items()}).T.reindex(
-            columns=["budget", "new_tokens", "tokens_per_s", "tau", "ttft_s", "mean_k"])
+            columns=["budget", "new_tokens", "tokens_per_s", "tau", "ttft_s", "mean_k"]).apply(pd.to_numeric)
         self.output.clear_output(wait=True)
         with self.output:
-            fig, axes = plt.subplots(2, 1, figsize=(11, 4), sharex=True)
-            for ax, (m, g) in zip(axes, runs.items(), strict=True):
-                plot_timeline(g.trace, ax, f"{m}: {g.stats['tokens_per_s']:.0f} tokens/s, "
-                                           f"tau {g.stats['tau']:.2f}")
-            fig.tight_layout()
+            fig = plot_timelines({f"{m}: {g.stats['tokens_per_s']:.0f} tokens/s, tau {g.stats['tau']:.2f}":
+                                  g.trace for m, g in runs.items()})
             plt.show()
             plt.close(fig)
-            display(self.results)
+            display(round_table(self.results, 3))
 
     def _ipython_display_(self):
         display(self.widget)
