@@ -53,8 +53,16 @@ _WORKER_MAIN = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN
 SPIN_S = 0.005
 
 
+class _Message:
+    """Pickled as its class and field values, without the field names: as fast as a plain dict
+    (the default pickling of a dataclass costs ~7 us more per message, each way)."""
+
+    def __reduce__(self):
+        return type(self), tuple(self.__dict__.values())
+
+
 @dataclass
-class DraftRequest:
+class DraftRequest(_Message):
     """Target -> worker: draft up to `budget` tokens in at most `max_sequences` sequences after
     `context` (see MultiSequenceDrafter.propose)."""
 
@@ -66,7 +74,7 @@ class DraftRequest:
 
 
 @dataclass
-class DraftReply(DraftTree):
+class DraftReply(DraftTree, _Message):
     """Worker -> target: the draft tree for request `id`, and when the worker drafted it
     (perf_counter seconds; CLOCK_MONOTONIC is shared by the processes of one machine)."""
 
