@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: figures test lint models benchmarks clean-venv
+.PHONY: figures test test-browser lint models benchmarks clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,36 @@ figures: $(VENV)/.installed
 	    --output-dir build/executed "$$nb" || exit 1; \
 	done
 
-# The whole suite: lint, unit tests, and every notebook in quick mode under nbval (one pytest run).
+# The whole suite, in four stages: lint, unit tests, every notebook in quick mode under nbval,
+# and the browser test.
 test: $(VENV)/.installed
+	@echo "== lint"
 	$(VENV)/bin/ruff check duolab tests scripts recipe
-	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax -q
+	@echo "== unit tests"
+	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser" -q
+	@echo "== notebooks"
+	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax -q
+	@$(MAKE) --no-print-directory test-browser
+
+# JupyterLab in headless Chromium runs notebooks 02 and 03 (quick mode), moves every widget
+# control and checks its output changed; screenshots in build/browser/. Installs Debian's
+# chromium and chromium-driver when missing and it can (root with apt-get); where a piece is
+# still missing (or DUOLAB_BROWSER=skip) it prints one SKIP line naming it and passes.
+# (--noconftest: tests/conftest.py imports torch and builds pairs the browser test never uses.)
+test-browser: $(VENV)/.installed
+	@echo "== browser"
+	@if [ "$$DUOLAB_BROWSER" != skip ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && ! { command -v chromium && command -v chromedriver; } >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver (apt-get, log in build/apt-browser.log)"; \
+	  mkdir -p build; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver fonts-dejavu-core; } \
+	    >build/apt-browser.log 2>&1 || true; \
+	fi
+	@if skip=$$($(PY) -m tests.browser.needs); then \
+	  echo 'DUOLAB_QUICK=1 $(PY) -m pytest tests/browser -m browser -q -s --noconftest'; \
+	  DUOLAB_QUICK=1 $(PY) -m pytest tests/browser -m browser -q -s --noconftest; \
+	else echo "$$skip"; fi
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check duolab tests scripts recipe
