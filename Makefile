@@ -25,14 +25,15 @@ figures: $(VENV)/.installed
 	done
 
 # The whole suite, in four stages: lint, unit tests, every notebook in quick mode under nbval,
-# and the browser test.
+# and the browser test. The pytest stages run two processes (pytest-xdist), one per core; a
+# notebook's cells stay in one process (--dist loadfile).
 test: $(VENV)/.installed
 	@echo "== lint"
 	$(VENV)/bin/ruff check duolab tests scripts recipe
 	@echo "== unit tests"
-	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser" -q
+	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser" -q -n 2 --dist load
 	@echo "== notebooks"
-	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax -q
+	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax -q -n 2 --dist loadfile
 	@$(MAKE) --no-print-directory test-browser
 
 # JupyterLab in headless Chromium runs notebooks 02 and 03 (quick mode), moves every widget

@@ -10,6 +10,7 @@ training and at inference.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import random
 import sysconfig
@@ -354,10 +355,15 @@ def stdlib_dir() -> Path:
 
 def stdlib_files() -> list[Path]:
     """Pure-Python stdlib modules (no tests, no vendored packages), sorted for determinism."""
+    return list(_stdlib_files())
+
+
+@functools.cache
+def _stdlib_files() -> tuple[Path, ...]:
     root, skip = stdlib_dir(), ("test", "tests", "idlelib", "site-packages", "lib2to3", "turtledemo",
                                 "ensurepip", "__pycache__", "pydoc_data", "encodings", "tkinter")
-    return sorted(p for p in root.rglob("*.py")
-                  if not set(p.relative_to(root).parts) & set(skip) and p.stat().st_size < 400_000)
+    return tuple(sorted(p for p in root.rglob("*.py")
+                        if not set(p.relative_to(root).parts) & set(skip) and p.stat().st_size < 400_000))
 
 
 def is_heldout_file(path: Path) -> bool:
@@ -368,6 +374,11 @@ def is_heldout_file(path: Path) -> bool:
 
 def code_functions(heldout: bool) -> list[Example]:
     """Signature + docstring -> body for documented functions of the chosen stdlib split."""
+    return list(_code_functions(heldout))
+
+
+@functools.cache  # parsing the stdlib takes seconds; the corpus and the prompt set both ask
+def _code_functions(heldout: bool) -> tuple[Example, ...]:
     out = []
     for path in stdlib_files():
         if is_heldout_file(path) != heldout:
@@ -393,7 +404,7 @@ def code_functions(heldout: bool) -> list[Example]:
             if not head.rstrip().endswith(('"""', "'''")) or not 120 <= len(body) <= 900 or len(head) > 700:
                 continue
             out.append(Example("humaneval", head.rstrip(), "\n" + body.rstrip()))
-    return out
+    return tuple(out)
 
 
 def humaneval_prompts(n: int, seed: int) -> list[Example]:

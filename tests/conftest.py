@@ -12,6 +12,21 @@ from recipe.toy import build_toy_pair
 torch.set_num_threads(1)  # two cores: keep tests from oversubscribing them
 
 
+@pytest.fixture(scope="session", autouse=True)
+def spread_test_processes():
+    """Under `pytest -n 2` (make test) both test processes would pin their target side to the first
+    core and their draft workers to the second; the second process takes them the other way round."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        from duolab import runtime
+
+        cores = runtime.available_cores
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(runtime, "available_cores", lambda: cores()[::-1])
+            yield
+    else:
+        yield
+
+
 @pytest.fixture(scope="session")
 def toy_paths(tmp_path_factory):
     return build_toy_pair(tmp_path_factory.mktemp("toy_pair"))

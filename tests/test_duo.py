@@ -181,47 +181,6 @@ def test_worker_fault_mid_generation(toy_paths, mode):
         pair.close()
 
 
-def test_close_and_garbage_collection_leave_no_worker(toy_paths):
-    import gc
-
-    pair = load_pair(*toy_paths)
-    generate(pair, "def f(x):", method="duo", max_new_tokens=4)
-    pid = pair.resources["draft_worker"].pid
-    pair.close()
-    assert not _pids(pid)
-    pair = load_pair(*toy_paths)
-    generate(pair, "def f(x):", method="duo", max_new_tokens=4)
-    proc = pair.resources["draft_worker"].proc
-    del pair
-    gc.collect()
-    proc.wait(timeout=10)
-    assert proc.returncode is not None
-
-
-def test_worker_dies_with_its_parent(toy_paths, tmp_path):
-    """A kernel restart kills the process that owns the worker: the worker must not survive it."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, time\n"
-        "from duolab import load_pair, generate\n"
-        f"pair = load_pair({str(toy_paths[0])!r}, {str(toy_paths[1])!r})\n"
-        "generate(pair, 'def f(x):', method='duo', max_new_tokens=4)\n"
-        "print(pair.resources['draft_worker'].pid, flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    worker_pid = int(parent.stdout.readline())
-    assert _pids(worker_pid)
-    parent.kill()  # like a kernel restart: no clean-up code runs
-    parent.wait()
-    deadline = time.time() + 10
-    while _pids(worker_pid) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not _pids(worker_pid)
-
-
 def test_bad_duo_options(toy_pair):
     for options, message in [({"budget": 0}, "budget"), ({"max_sequences": 0}, "max_sequences"),
                              ({"worker_timeout_s": 0}, "worker_timeout_s")]:
