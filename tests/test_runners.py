@@ -53,12 +53,12 @@ def test_fast_target_runner_gives_ar_greedy_output(toy_paths, toy_pair):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_sps_with_either_runner_equals_ar_on_every_task(default_pair, task):
+    # the default (fast) draft runner: test_speculative's identity tests; here the transformers one
     slow = _transformers_draft_pair()
     for prompt in task_prompts(task, 3):
         ref = generate(default_pair, prompt, max_new_tokens=48).token_ids
-        for pair in (default_pair, slow):
-            g = generate(pair, prompt, method="sps", budget=4, max_new_tokens=48)
-            assert g.token_ids == ref, (pair.draft_runner, prompt[-40:])
+        g = generate(slow, prompt, method="sps", budget=4, max_new_tokens=48)
+        assert g.token_ids == ref, (slow.draft_runner, prompt[-40:])
 
 
 _SLOW: list = []

@@ -73,21 +73,30 @@ def letters_fit(pair, method, sampling, n_samples, seed=3000, **options):
     return chi_square_test(counts, expected)
 
 
-@pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
-def test_pld_sampling_is_lossless(letter_pair, sampling):
-    g = generate(letter_pair, LETTERS_PROMPT, method="pld", max_new_tokens=5, temperature=1.0, seed=0)
-    assert g.stats["draft_tokens"] > 0  # the test is about verifying lookup drafts
-    stat, dof, p = letters_fit(letter_pair, "pld", sampling, 400, budget=3)
-    print(f"pld {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
+def assert_lossless(pair, method, sampling, n_samples, **options):
+    stat, dof, p = letters_fit(pair, method, sampling, n_samples, **options)
+    print(f"{method} {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
     assert dof >= 10
     assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
 
 
+def assert_caught(pair, method, n_samples, **options):
+    """The negative control: with a broken verifier patched in, the same test must fail."""
+    stat, dof, p = letters_fit(pair, method, SAMPLING_CASES[0], n_samples, **options)
+    print(f"{method}, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
+    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+
+
+@pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
+def test_pld_sampling_is_lossless(letter_pair, sampling):
+    g = generate(letter_pair, LETTERS_PROMPT, method="pld", max_new_tokens=5, temperature=1.0, seed=0)
+    assert g.stats["draft_tokens"] > 0  # the test is about verifying lookup drafts
+    assert_lossless(letter_pair, "pld", sampling, 400, budget=3)
+
+
 def test_the_pld_test_catches_a_broken_residual_rule(letter_pair, monkeypatch):
     monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
-    stat, dof, p = letters_fit(letter_pair, "pld", SAMPLING_CASES[0], 300, budget=3)
-    print(f"pld, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
-    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+    assert_caught(letter_pair, "pld", 300, budget=3)
 
 
 @pytest.fixture(scope="module")
@@ -102,25 +111,17 @@ def rough_letter_pair(tmp_path_factory):
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
 def test_sps_sampling_is_lossless(rough_letter_pair, sampling):
-    stat, dof, p = letters_fit(rough_letter_pair, "sps", sampling, 400, budget=2)
-    print(f"sps {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
-    assert dof >= 10
-    assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
+    assert_lossless(rough_letter_pair, "sps", sampling, 400, budget=2)
 
 
 def test_the_test_catches_a_broken_residual_rule(rough_letter_pair, monkeypatch):
     monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
-    stat, dof, p = letters_fit(rough_letter_pair, "sps", SAMPLING_CASES[0], 500, budget=2)
-    print(f"sps, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
-    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+    assert_caught(rough_letter_pair, "sps", 500, budget=2)
 
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
 def test_hf_sampling_is_lossless(rough_letter_pair, sampling):
-    stat, dof, p = letters_fit(rough_letter_pair, "hf", sampling, 300, budget=3)
-    print(f"hf {sampling}: chi2={stat:.1f} dof={dof} p={p:.3g}")
-    assert dof >= 10
-    assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
+    assert_lossless(rough_letter_pair, "hf", sampling, 300, budget=3)
 
 
 def hf_broken_speculative_sampling(candidate_input_ids, candidate_logits, candidate_length, new_logits, **kwargs):
@@ -138,6 +139,4 @@ def test_the_hf_test_catches_a_broken_residual_rule(rough_letter_pair, monkeypat
     import transformers.generation.utils as hf_utils
 
     monkeypatch.setattr(hf_utils, "_speculative_sampling", hf_broken_speculative_sampling)
-    stat, dof, p = letters_fit(rough_letter_pair, "hf", SAMPLING_CASES[0], 200, budget=3)
-    print(f"hf, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g}")
-    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+    assert_caught(rough_letter_pair, "hf", 200, budget=3)
