@@ -31,7 +31,7 @@ test: $(VENV)/.installed
 	@echo "== lint"
 	$(VENV)/bin/ruff check duolab tests scripts recipe
 	@echo "== unit tests"
-	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser" -q -n 2 --dist load
+	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser" -q -n 2 --dist worksteal
 	@echo "== notebooks"
 	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax -q -n 2 --dist loadfile
 	@$(MAKE) --no-print-directory test-browser
