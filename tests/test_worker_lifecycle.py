@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def test_garbage_pair_takes_its_worker_with_it(toy_paths):
 
 
 PARENT = """
-import sys
+import signal, sys
+# a kernel catches SIGINT even when its own parent ignores it (pytest-xdist's workers do)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from duolab import generate, load_pair
 pair = load_pair({target!r}, {draft!r})
 generate(pair, "def f(x):", method="duo", max_new_tokens=4)
@@ -118,6 +121,8 @@ def test_interrupt_and_shutdown_leave_no_worker_and_no_traceback(toy_paths):
             [sys.executable, "-c", PARENT.format(target=str(toy_paths[0]), draft=str(toy_paths[1]))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True)  # its own process group, as a kernel has
+        watchdog = threading.Timer(120, parent.kill)  # a hang fails the test instead of stalling it
+        watchdog.start()
         try:
             worker = int(parent.stdout.readline())
             os.killpg(parent.pid, signal.SIGINT)  # the stop button
@@ -148,5 +153,6 @@ def test_interrupt_and_shutdown_leave_no_worker_and_no_traceback(toy_paths):
             stderr = parent.stderr.read()
             assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
         finally:
+            watchdog.cancel()
             if parent.poll() is None:
                 parent.kill()
