@@ -10,8 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-# quick_mode, output_dir and results_dir are re-exported for the notebooks
-from duolab.paths import figures_dir, output_dir, quick_mode, results_dir  # noqa: F401
+from duolab.paths import figures_dir
 
 
 def save_figure(fig: plt.Figure, name: str) -> None:
