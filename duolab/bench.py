@@ -19,22 +19,25 @@ from duolab.prompts import TASKS, load_prompts
 
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
-                "idle_fraction_target", "idle_fraction_draft", "worker_failed"]
+                "idle_fraction_target", "idle_fraction_draft", "worker_failed",
+                "empty_start_fraction", "outcome_hit_rate", "mean_budget"]
 
-
-FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "pld", "hf", "duo",
-        "duo:max_sequences=1"]
+PAPER_DUO = "duo:budget=8,catch_up=0,outcomes=false"  # the paper's schedule, for before/after
+FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "sps:budget=8", "pld", "hf",
+        "duo", "duo:max_sequences=1", PAPER_DUO]
 # The fair-baseline set: every method that drafts uses the pair's one draft runner; SpS at each
-# budget of {2, 3, 4, 6} (fair_table keeps its best per task); the slow-drafter ablation runs on
-# a second pair with draft_runner="transformers" (SpS at budget 3) under the label SLOW_SPS.
-SLOW_SPS = "sps, transformers drafter"
+# budget of {2, 3, 4, 6, 8} (fair_table keeps its best per task); the slow-drafter ablation runs
+# on a second pair with draft_runner="transformers": SpS (budget 3) and duo (defaults) under the
+# labels SLOW_SPS and SLOW_DUO.
+SLOW_SPS, SLOW_DUO = "sps, transformers drafter", "duo, transformers drafter"
 
 
-def fair_methods(slow_pair: Pair | None = None) -> dict[str, dict]:
-    """The FAIR labels as run_benchmark methods, plus SLOW_SPS on `slow_pair` when given."""
+def fair_methods(slow_pair: Pair | None = None, slow_sps_budget: int = 3) -> dict[str, dict]:
+    """The FAIR labels as run_benchmark methods, plus SLOW_SPS and SLOW_DUO on `slow_pair`."""
     methods = parse_method_specs(FAIR)
     if slow_pair is not None:
-        methods[SLOW_SPS] = {"method": "sps", "budget": 3, "pair": slow_pair}
+        methods[SLOW_SPS] = {"method": "sps", "budget": slow_sps_budget, "pair": slow_pair}
+        methods[SLOW_DUO] = {"method": "duo", "pair": slow_pair}
     return methods
 
 
@@ -44,8 +47,9 @@ def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
     fast_sps = tasks[(tasks.method == "sps") & (tasks.label != SLOW_SPS)]
     best = fast_sps.loc[fast_sps.groupby("task").tokens_per_s.idxmax()].assign(
         label=lambda d: "sps best γ (" + d.label.str.replace("sps:budget=", "γ=") + ")")
-    cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, "pld": "pld", "hf": "hf", "duo": "duo (default)",
-            "duo:max_sequences=1": "duo single chain"}
+    cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, SLOW_DUO: SLOW_DUO, "pld": "pld", "hf": "hf",
+            "duo": "duo (default)", "duo:max_sequences=1": "duo single chain", PAPER_DUO: "duo paper schedule"}
+    cols = {k: v for k, v in cols.items() if k in set(tasks.label)}
     rows = []
     for task in tasks.task.unique():
         b = best[best.task == task].iloc[0]
@@ -54,6 +58,9 @@ def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
             r = b if label == "__best__" else tasks[(tasks.task == task) & (tasks.label == label)].iloc[0]
             row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
         row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
+        row["duo ttft / sps best"] = row["duo (default) ttft_ms"] / row["sps best γ ttft_ms"]
+        if SLOW_DUO in cols:
+            row["duo / sps, transformers drafters"] = row[f"{SLOW_DUO} speedup"] / row[f"{SLOW_SPS} speedup"]
         rows.append(row)
     table = pd.DataFrame(rows)
     med = table.drop(columns="task").median().to_dict()
@@ -72,7 +79,8 @@ def parse_method_specs(specs: list[str]) -> dict[str, dict]:
             key, eq, value = item.partition("=")
             if not eq:
                 raise ValueError(f"option {item!r} in {spec!r} is not key=value")
-            options[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
+            literal = value[:1].isdigit() or value[:1] == "-" or value in ("true", "false")
+            options[key] = json.loads(value) if literal else value
         out[spec] = options
     return out
 
@@ -139,6 +147,10 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
             "acceptance_rate": g.acceptance_rate.mean(),
             "mean_k": g.mean_k.mean(),
             "idle_fraction_target": g.idle_fraction_target.mean(),
+            "idle_fraction_draft": g.idle_fraction_draft.mean(),
+            "empty_start_fraction": g.empty_start_fraction.mean(),
+            "outcome_hit_rate": g.outcome_hit_rate.mean(),
+            "mean_budget": g.mean_budget.mean(),
             "matches_ar": bool(raw[(raw.task == task) & (raw.label == label)].matches_ar.all()),
         })
     table = pd.DataFrame(rows)

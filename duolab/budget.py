@@ -19,14 +19,6 @@ from duolab.simulate import expected_throughput
 BUDGETS = range(1, 33)
 
 
-def expected_accepted(alpha: float, n: int) -> float:
-    """Expected tokens one round commits when n drafts each pass with probability alpha, the chain
-    stops at the first failure, and the target adds one token: (1 - alpha^(n+1)) / (1 - alpha)."""
-    if not 0 <= alpha <= 1 or n < 0:
-        raise ValueError(f"need 0 <= alpha <= 1 and n >= 0, got alpha={alpha}, n={n}")
-    return float(n + 1) if alpha == 1 else (1 - alpha ** (n + 1)) / (1 - alpha)
-
-
 @dataclass
 class Workload:
     """What the budget is chosen for: the acceptance alpha, and per prompt its length and the

@@ -8,7 +8,9 @@ call's context, from which a drafter with a KV cache rolls back to the longest c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -115,29 +117,56 @@ def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: 
 
 @dataclass
 class DraftTree:
-    """One round of multi-sequence drafting: k sequences that share the committed prefix."""
+    """One round of multi-sequence drafting: k sequences that share the committed prefix, and
+    the outcome chains drafted in the time left (see `MultiSequenceDrafter.draft_outcomes`)."""
 
     sequences: list[list[int]]
     probs: list[list[float]]  # the draft's probability (temperature 1) of each drafted token
+    # the draft's runner-up at each drafted position: (token, probability); the likeliest
+    # correction if the target rejects the token there
+    runner_up: list[list[tuple[int, float]]]
     candidates: list[tuple[int, float]]  # top-K first tokens and q1 probabilities (for drawing)
     confidence: float  # s = q1(c1) * max q2, the threshold an alternative had to beat
+    outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def firsts(self) -> list[int]:
         return [s[0] for s in self.sequences]
 
 
+@dataclass
+class Outcome:
+    """A chain drafted for one possible verification outcome: the block is cut after `prefix`
+    context tokens and the target's correction is `tokens[0]` (a guess: the draft's runner-up
+    there); `tokens[1:]` is the draft's greedy continuation. Picked only when the committed tokens
+    equal context[:prefix] + tokens[0], which the target alone decides."""
+
+    prefix: int
+    tokens: list[int]
+    probs: list[float]
+    runner_up: list[tuple[int, float]]
+
+
+def _top2(q: torch.Tensor) -> tuple[int, float, int, float]:
+    top = torch.topk(q, 2)
+    (a, b), (pa, pb) = top.indices.tolist(), top.values.tolist()
+    return a, pa, b, pb
+
+
 class MultiSequenceDrafter:
     """Greedy multi-sequence drafter over a runner with forward/rollback/snapshot/restore
     (FastLlama or CachedModel). Each sequence's KV is snapshotted, so when the target picks one,
-    the next round continues from it without recomputation."""
+    the next round continues from it without recomputation. A sequence stops after `eos_id`:
+    nothing after the end of the text can be committed."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, eos_id: int | None = None):
         self.runner = runner
         self.runner.rollback(0)
+        self.eos_id = eos_id
         self.seq: list[int] = []  # tokens the runner's cache holds right now
         self.base_len = 0
         self.saved: list[tuple[list[int], object]] = []  # (tokens after base, snapshot) of other branches
+        self.step_s = 0.0  # running mean of one drafting forward (for deadlines)
 
     def _load_best_state(self, context: list[int]) -> int:
         """Restore the saved branch sharing the longest prefix with context; return that length."""
@@ -154,47 +183,90 @@ class MultiSequenceDrafter:
         return best
 
     def _feed(self, tokens: list[int]) -> torch.Tensor:
+        t = time.perf_counter()
         logits = self.runner.forward(tokens)[-1]
         self.seq.extend(tokens)
+        if len(tokens) == 1:
+            dt = time.perf_counter() - t
+            self.step_s = dt if self.step_s == 0 else 0.8 * self.step_s + 0.2 * dt
         return logits
 
-    def propose(self, context: list[int], budget: int, max_sequences: int,
-                min_prob: float = 0.0) -> DraftTree:
-        """Draft up to `budget` tokens in k sequences after `context`. A sequence stops early when
-        the draft's own probability of its next token falls below `min_prob` (0 = never): tokens
-        the draft doubts are unlikely to pass and cost target compute to verify."""
+    def _must_stop(self, deadline: float, stop: Callable[[], bool] | None) -> bool:
+        """The next draft step would end past `deadline`, or `stop()` says time is up."""
+        return bool(deadline and time.perf_counter() + self.step_s > deadline) or bool(stop and stop())
+
+    def _chain(self, first: int, logits: torch.Tensor | None, length: int, probs: list[float],
+               runner_up: list[tuple[int, float]], deadline: float = 0.0,
+               stop: Callable[[], bool] | None = None) -> list[int]:
+        """Greedy continuation of `first` up to `length` tokens (logits: the draft's after first),
+        stopping after EOS or when time is up (see `_must_stop`)."""
+        toks = [first]
+        while len(toks) < length and toks[-1] != self.eos_id:
+            if self._must_stop(deadline, stop):
+                break
+            if logits is None:
+                logits = self._feed([toks[-1]])
+            tok, p, alt, p_alt = _top2(logits.softmax(-1))
+            toks.append(tok)
+            probs.append(p)
+            runner_up.append((alt, p_alt))
+            logits = None
+        return toks
+
+    def propose(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
+        """Draft up to `budget` tokens in k sequences after `context`."""
         keep = min(self._load_best_state(context), len(context) - 1)
         self.runner.rollback(keep)
         del self.seq[keep:]
         q1 = self._feed(context[keep:]).softmax(-1)
         base = len(context)
         c1 = int(q1.argmax())
-        after_c1 = self._feed([c1]) if budget >= 2 else None  # q2 is also the main chain's next step
+        after_c1 = self._feed([c1]) if budget >= 2 and c1 != self.eos_id else None  # q2: the main chain's next step
         q2_max = float(after_c1.softmax(-1).max()) if after_c1 is not None else 0.0
         firsts, lengths = plan_sequences(q1, q2_max, budget, max_sequences)
-        sequences, probs, branches = [], [], []
+        top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
+        candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values, strict=False)]
+        sequences, probs, runner_ups, branches = [], [], [], []
         for j, (first, length) in enumerate(zip(firsts, lengths, strict=False)):
             if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
                 self.runner.rollback(base)
                 del self.seq[base:]
-            toks, ps = [first], [float(q1[first])]
-            logits = after_c1 if j == 0 else (self._feed([first]) if length > 1 else None)
-            while len(toks) < length:
-                q = logits.softmax(-1)
-                tok = int(q.argmax())
-                if float(q[tok]) < min_prob:
-                    break
-                toks.append(tok)
-                ps.append(float(q[tok]))
-                if len(toks) < length:
-                    logits = self._feed([tok])
-            sequences.append(toks)
+            # a first token's runner-up is the best candidate that opened no sequence
+            alt = next(((t, p) for t, p in candidates if t not in firsts), (first, 0.0))
+            ps, alts = [float(q1[first])], [alt]
+            logits = after_c1 if j == 0 else None
+            sequences.append(self._chain(first, logits, length, ps, alts))
             probs.append(ps)
+            runner_ups.append(alts)
             fed = self.seq[base:]
             # the last branch stays loaded; earlier ones are kept as snapshots
             branches.append((fed, self.runner.snapshot(base) if j < len(firsts) - 1 else None))
         self.base_len = base
         self.saved = [b for b in branches if b[1] is not None]
-        top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
-        candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values, strict=False)]
-        return DraftTree(sequences, probs, candidates, float(q1[c1]) * q2_max)
+        return DraftTree(sequences, probs, runner_ups, candidates, float(q1[c1]) * q2_max)
+
+    def draft_outcomes(self, outcomes: list[tuple[int, int]], length: int, deadline: float = 0.0,
+                       stop: Callable[[], bool] | None = None) -> list[Outcome]:
+        """After `propose`: chains of up to `length` tokens for the given outcomes (prefix, correction),
+        in the order given, until `deadline` (perf_counter seconds; 0: none) or until `stop()` says
+        the target has finished its forward, checked before every draft step, so the target waits
+        at most one step. The proposed tree's state is put back afterwards."""
+        if not outcomes:
+            return []
+        low = min(p for p, _ in outcomes)
+        seq, snap = list(self.seq), self.runner.snapshot(low)
+        done = []
+        for prefix, correction in outcomes:
+            if self._must_stop(deadline, stop):
+                break
+            if len(self.seq) < prefix:  # an earlier chain cut the block shorter: put it back
+                self.runner.restore(low, snap)
+                self.seq = list(seq)
+            self.runner.rollback(prefix)
+            del self.seq[prefix:]
+            probs, runner_up = [], []
+            toks = self._chain(correction, None, length, probs, runner_up, deadline, stop)
+            done.append(Outcome(prefix, toks, [0.0] + probs, [(correction, 0.0)] + runner_up))
+        self.runner.restore(low, snap)
+        self.seq = seq
+        return done

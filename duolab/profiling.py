@@ -212,7 +212,8 @@ def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int =
 
 def measure_sync(pair: Pair) -> float:
     """Median per-round sync time of a short duo generation (verify, sample, roll back)."""
-    trace = generate(pair, "The", method="duo", max_new_tokens=48).trace
+    # fixed options: the default (per-round choices) would need the profile being measured
+    trace = generate(pair, "The", method="duo", max_new_tokens=48, budget=8, catch_up=0).trace
     sync = trace[trace["kind"] == "sync"]
     return float(1000 * (sync["end_s"] - sync["start_s"]).median())
 
@@ -304,13 +305,19 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
     return Workload(agree / total, shapes, max_new_tokens, agreement)
 
 
+def workload_estimate(pair: Pair) -> Workload:
+    """The pair's acceptance on one shipped prompt per task: measured once, kept on the pair."""
+    if "workload_estimate" not in pair.resources:
+        prompts = [load_prompts(t, 1)[0] for t in TASKS]
+        pair.resources["workload_estimate"] = measure_workload(pair, prompts, 128)
+    return pair.resources["workload_estimate"]
+
+
 def auto_budget(pair: Pair, method: str = "duo") -> int:
-    """The budget `budget="auto"` uses: measured once per pair (a quick profile, and the workload
-    of one shipped prompt per task), then cached on the pair."""
+    """One fixed budget for `method` from a quick profile and `workload_estimate`, cached on the
+    pair (sps's `budget="auto"`; duo's is chosen per round, see duolab.round_policy)."""
     key = f"auto_budget_{method}"
     if key not in pair.resources:
         profile = cached_profile(pair, quick=True)
-        workload = measure_workload(pair, [load_prompts(t, 1)[0] for t in TASKS], 128)
-        pair.resources["workload_estimate"] = workload
-        pair.resources[key] = choose_budget(profile, workload, method, runs=5)
+        pair.resources[key] = choose_budget(profile, workload_estimate(pair), method, runs=5)
     return pair.resources[key]

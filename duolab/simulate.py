@@ -16,7 +16,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.latency_profile import LatencyProfile
+from duolab.round_policy import RoundPolicy
 from duolab.trace import TRACE_COLUMNS
+
+# how often a rejected token's correction is the draft's runner-up there (the outcome chain that
+# was pre-drafted for it); duo measures it per generation as `outcome_hit_rate`
+OUTCOME_HIT = 0.4
 
 
 @dataclass
@@ -44,6 +49,10 @@ class _Acceptance:
                 a += 1
         return a
 
+    def outcome(self, hit: float) -> bool:
+        """Was a rejection's correction the pre-drafted one (probability `hit`)?"""
+        return self.rng.random() < hit
+
     def first(self, pos: int) -> bool:
         """Does a first token of the next block match the target's token at position pos?"""
         if self.agreement is None:
@@ -51,30 +60,42 @@ class _Acceptance:
         return pos < len(self.agreement) and bool(self.agreement[pos])
 
 
-def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
+def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | str = 4,
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
-             catch_up: int = 0, seed: int = 0, max_new_tokens: int | None = None,
-             agreement: list[bool] | None = None) -> Simulation:
+             catch_up: int | str = "auto", seed: int = 0, max_new_tokens: int | None = None,
+             agreement: list[bool] | None = None, outcomes: bool = True,
+             outcome_hit: float = OUTCOME_HIT) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
     `agreement` (see `duolab.profiling.measure_workload`) acceptance replays it exactly instead of
-    drawing from alpha."""
+    drawing from alpha.
+
+    duo's options are the decoder's, with its defaults: `budget` and `catch_up` take "auto"
+    (chosen each round by duolab.round_policy from the profile and the running alpha, prior
+    `alpha`), and with `outcomes` the draft pre-drafts rejection outcomes in the time the target's
+    forward leaves it (`budget=8, catch_up=0, outcomes=False` is the paper's schedule).
+    A rejection at block position i is then caught with probability `outcome_hit` (how often the
+    target's correction is the draft's runner-up; measured by duo as `outcome_hit_rate`) when
+    the time left covered at least i + 1 outcome chains (they are ranked, so the early positions,
+    where rejections are likeliest, come first)."""
     events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,
-                                     first_match, catch_up, seed, max_new_tokens, agreement)
+                                     first_match, catch_up, seed, max_new_tokens, agreement,
+                                     outcomes, outcome_hit)
     return Simulation(pd.DataFrame(events, columns=TRACE_COLUMNS), stats)
 
 
 def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_tokens=128,
-                     first_match=None, catch_up=0, seed=0, max_new_tokens=None,
-                     agreement=None) -> tuple[list[tuple], dict]:
+                     first_match=None, catch_up="auto", seed=0, max_new_tokens=None,
+                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT) -> tuple[list[tuple], dict]:
     """simulate's work without building the DataFrame, which costs ~40x the simulation itself
     (budget sweeps run thousands): (events, stats)."""
     if method not in ("ar", "sps", "duo"):
         raise ValueError(f"simulate supports 'ar', 'sps' and 'duo', got {method!r}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if method != "ar" and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
+    auto_ok = method == "duo" and budget == "auto"
+    if method != "ar" and not auto_ok and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"budget must be an integer >= 1{' or auto' if method == 'duo' else ''}, got {budget!r}")
     cap = max(max_new_tokens or new_tokens, new_tokens)
     accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
     events: list[tuple] = []
@@ -102,30 +123,46 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
             made += accept.chain(made, n) + 1
             forwards, rnd = forwards + 1, rnd + 1
             ttft = ttft if ttft is not None else t
-    else:  # duo: target verifies block d while the draft drafts the next one
-        block = 0
+    else:  # duo: target verifies block d while the draft drafts the next one (see duolab/duo.py)
+        policy = RoundPolicy(p, alpha, None if budget == "auto" else budget,
+                             None if catch_up == "auto" else catch_up, outcomes)
+        block, empty, rejections, hits = 0, 0, 0, 0
         while made < new_tokens:
-            if block == 0 and rnd > 0 and catch_up and cap - made > 1:
-                c = min(catch_up, cap - made - 1)
-                end = add("draft", "catch_up", t + p.channel_ms / 2, p.draft_ms(c), rnd)
-                t = add("target", "wait", t, end + p.channel_ms / 2 - t, rnd)
-                block = c
-            n = 1 if rnd == 0 else min(budget, cap - made - block - 1)
+            if block == 0 and rnd > 0:
+                empty += 1
+                c = min(policy.catch_up_tokens(), cap - made - 1)
+                if c > 0:
+                    end = add("draft", "catch_up", t + p.channel_ms / 2, p.draft_ms(c), rnd)
+                    t = add("target", "wait", t, end + p.channel_ms / 2 - t, rnd)
+                    block = c
+            n = 1 if rnd == 0 else min(policy.draft_budget(block + 1), cap - made - block - 1)
             fwd = prefill if rnd == 0 else p.target_ms(block + 1)
             t_fwd = add("target", "forward", t, fwd, rnd)
-            ready = t_fwd
+            ready, chains = t_fwd, 0
             if n >= 1:
                 d_end = add("draft", "draft", t + p.channel_ms / 2, p.draft_ms(n), rnd)
                 ready = max(t_fwd, d_end + p.channel_ms / 2)
+                if outcomes and block and rnd > 0:  # outcome chains in the time the forward leaves
+                    chain_ms = policy.outcome_length() * p.draft_ms_per_token
+                    chains = min(block, max(0, int((t_fwd - p.channel_ms / 2 - d_end) / chain_ms)))
+                    if chains:
+                        add("draft", "outcomes", d_end, chains * chain_ms, rnd)
             if ready > t_fwd:
                 add("target", "wait", t_fwd, ready - t_fwd, rnd)
             t = add("target", "sync", ready, p.sync_ms, rnd)
             a = accept.chain(made, block)
+            policy.observe(min(block, a + 1), a)
             passed = a == block and n >= 1 and accept.first(made + block)
             made += a + 1
             forwards += 1
             ttft = ttft if ttft is not None else t
-            block = min(n - 1, max(cap - made - 1, 0)) if passed else 0
+            if a < block:
+                rejections += 1
+                caught = a < chains and accept.outcome(outcome_hit)
+                hits += caught
+                block = min(policy.outcome_length() - 1, max(cap - made - 1, 0)) if caught else 0
+            else:
+                block = min(n - 1, max(cap - made - 1, 0)) if passed else 0
             rnd += 1
     made = min(made, new_tokens)
     wall = t / 1000
@@ -138,6 +175,9 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
              "ttft_s": (ttft or t) / 1000, "target_forwards": forwards, "tau": made / forwards,
              "rounds": rnd, **{f"idle_fraction_{s}": 1 - busy.get(s, 0.0) / wall
                                for s in ("target", "draft")}}
+    if method == "duo":
+        stats.update(empty_start_fraction=empty / max(1, rnd - 1),
+                     outcome_hit_rate=hits / rejections if rejections else 0.0)
     return events, stats
 
 

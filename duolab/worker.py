@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,13 +64,17 @@ class _Message:
 @dataclass
 class DraftRequest(_Message):
     """Target -> worker: draft up to `budget` tokens in at most `max_sequences` sequences after
-    `context` (see MultiSequenceDrafter.propose)."""
+    `context` (MultiSequenceDrafter.propose); then, until `deadline` (perf_counter seconds), chains
+    of `outcome_len` tokens for the `outcomes` (prefix length, correction) in order
+    (MultiSequenceDrafter.draft_outcomes)."""
 
     id: int
     context: list[int]
     budget: int
     max_sequences: int
-    min_prob: float = 0.0
+    outcomes: list[tuple[int, int]] = field(default_factory=list)
+    outcome_len: int = 0
+    deadline: float = 0.0
 
 
 @dataclass
@@ -81,10 +85,12 @@ class DraftReply(DraftTree, _Message):
     id: int = 0
     start: float = 0.0
     end: float = 0.0
+    outcomes_start: float = 0.0  # when the outcome chains began (0: none drafted)
 
     @property
     def n_tokens(self) -> int:
-        return sum(len(s) for s in self.sequences)
+        """Tokens drafted: the tree's and the outcome chains' (their corrections were not)."""
+        return sum(len(s) for s in self.sequences) + sum(len(o.tokens) - 1 for o in self.outcomes)
 
 
 def poll(conn: Connection, timeout: float) -> bool:
@@ -163,11 +169,18 @@ class DraftWorker:
         return True
 
     def request(self, context: list[int], budget: int, max_sequences: int,
-                min_prob: float = 0.0) -> int | None:
-        """Ask for a draft tree after `context`; returns the request id (None if the worker is gone)."""
+                outcomes: list[tuple[int, int]] = (), outcome_len: int = 0,
+                deadline: float = 0.0) -> int | None:
+        """Ask for a draft tree after `context` (and outcome chains, see DraftRequest); returns the
+        request id (None if the worker is gone)."""
         self._next_id += 1
-        ok = self._send(DraftRequest(self._next_id, context, budget, max_sequences, min_prob))
+        ok = self._send(DraftRequest(self._next_id, context, budget, max_sequences, list(outcomes),
+                                     outcome_len, deadline))
         return self._next_id if ok else None
+
+    def sync(self) -> None:
+        """Tell the worker the target's forward is done: it stops drafting outcome chains and replies."""
+        self._send({"op": "sync"})
 
     def wait(self, request_id: int, timeout: float) -> DraftReply | None:
         """The reply to `request_id`; None when the worker died or did not answer within timeout."""
@@ -268,7 +281,8 @@ def _die_with_parent() -> None:
 
 
 def _load_runner(source: str, kind: str):
-    """The same runner the pair uses in-process ("fast" or "transformers"), on this process's copy."""
+    """The same runner the pair uses in-process ("fast" or "transformers"), on this process's copy,
+    and the model's EOS id."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -282,13 +296,13 @@ def _load_runner(source: str, kind: str):
     if kind == "fast":
         from duolab.fast_llama import FastLlama
 
-        return FastLlama(model)
-    return CachedModel(model, "cpu")
+        return FastLlama(model), model.config.eos_token_id
+    return CachedModel(model, "cpu"), model.config.eos_token_id
 
 
-def serve(conn: Connection, runner, parent_pid: int) -> None:
+def serve(conn: Connection, runner, parent_pid: int, eos_id: int | None = None) -> None:
     """Answer requests until told to stop, the channel closes or the parent is gone."""
-    drafter = MultiSequenceDrafter(runner)
+    drafter = MultiSequenceDrafter(runner, eos_id)
     fault: dict | None = None
     try:
         while True:
@@ -305,8 +319,15 @@ def serve(conn: Connection, runner, parent_pid: int) -> None:
                             os._exit(3)
                         time.sleep(3600)  # hang
                 start = time.perf_counter()
-                tree = drafter.propose(msg.context, msg.budget, msg.max_sequences, msg.min_prob)
-                conn.send(DraftReply(**vars(tree), id=msg.id, start=start, end=time.perf_counter()))
+                tree = drafter.propose(msg.context, msg.budget, msg.max_sequences)
+                split = time.perf_counter()
+                # outcome chains only until the target says its forward is done (a "sync" message)
+                tree.outcomes = drafter.draft_outcomes(msg.outcomes, msg.outcome_len, msg.deadline,
+                                                       stop=lambda: conn.poll(0))
+                conn.send(DraftReply(**vars(tree), id=msg.id, start=start, end=time.perf_counter(),
+                                     outcomes_start=split if tree.outcomes else 0.0))
+            elif msg["op"] == "sync":
+                pass  # the target finished its forward: only outcome drafting listens for it
             elif msg["op"] == "ping":
                 conn.send({"op": "pong"})
             elif msg["op"] == "fault":
@@ -331,12 +352,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     conn = Connection(args.fd)
     pin_current_thread([int(c) for c in args.cores.split(",") if c] or None, args.threads)
-    runner = _load_runner(args.draft, args.runner)
+    runner, eos_id = _load_runner(args.draft, args.runner)
     try:
         conn.send({"op": "ready", "pid": os.getpid(), "runner": args.runner})
     except OSError:
         return  # the parent gave up waiting
-    serve(conn, runner, args.parent)
+    serve(conn, runner, args.parent, eos_id)
 
 
 if __name__ == "__main__":

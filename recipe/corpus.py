@@ -34,6 +34,10 @@ class CorpusSpec:
     kjv_fraction: float = 0.45      # share of Bible chapters used
     use_kjv: bool = True
     vocab_size: int = 4096
+    # Stage-3 focus: (task, multiplier of examples_per_task) for the tasks that need more
+    # practice, and documents of arithmetic facts in the math task's ranges.
+    task_weights: tuple[tuple[str, float], ...] = ()
+    arithmetic_docs: int = 0
 
 
 def kjv_chapters() -> list[str]:
@@ -80,6 +84,27 @@ def code_chunks(spec: CorpusSpec) -> list[str]:
     return chunks
 
 
+def arithmetic_drill(rng: random.Random, lines: int = 24) -> str:
+    """Practice facts in the ranges of the math task (products b*c, sums a+prod, differences,
+    equal shares): a target that has the facts can do the worked steps, a small draft cannot."""
+    out = ["Arithmetic practice."]
+    for _ in range(lines):
+        a, b, c = rng.randint(5, 60), rng.randint(2, 9), rng.randint(3, 15)
+        total = a + b * c
+        kind = rng.randrange(4)
+        if kind == 0:
+            out.append(f"{b} * {c} = {b * c}")
+        elif kind == 1:
+            out.append(f"{a} + {b * c} = {total}")
+        elif kind == 2:
+            d = rng.randint(1, total - 1)
+            out.append(f"{total} - {d} = {total - d}")
+        else:
+            k, q = rng.choice((2, 3, 4, 5)), rng.randint(1, 60)
+            out.append(f"{q * k} / {k} = {q}")
+    return "\n".join(out)
+
+
 def heldout_prompts() -> set[str]:
     return {ex.prompt for t in T.TASKS for ex in T.prompt_set(t)}
 
@@ -88,12 +113,16 @@ def build_documents(spec: CorpusSpec) -> list[tuple[str, str]]:
     """(source, text) documents, shuffled; no held-out prompt occurs in any of them."""
     banned = heldout_prompts()
     docs: list[tuple[str, str]] = []
+    weights = dict(spec.task_weights)
     for task in T.GENERATORS:
-        docs += [(task, ex.text) for ex in T.generate(task, spec.examples_per_task, spec.seed)
-                 if ex.prompt not in banned]
+        n = round(spec.examples_per_task * weights.get(task, 1.0))
+        docs += [(task, ex.text) for ex in T.generate(task, n, spec.seed) if ex.prompt not in banned]
+    rng = random.Random(f"arithmetic:{spec.seed}")
+    docs += [("arithmetic", arithmetic_drill(rng)) for _ in range(spec.arithmetic_docs)]
     funcs = T.code_functions(heldout=False)
     docs += [("humaneval", ex.text) for ex in funcs for _ in range(spec.humaneval_repeats)]
-    docs += [("code", c) for c in code_chunks(spec)]
+    if spec.code_chars:
+        docs += [("code", c) for c in code_chunks(spec)]
     if spec.use_kjv:
         chapters = kjv_chapters()
         rng = random.Random(f"kjv:{spec.seed}")
@@ -184,7 +213,8 @@ def build(build_dir: Path, tokenizer_dir: Path, spec: CorpusSpec = CorpusSpec(),
     stream, counts = encode_documents(tok, docs)
     np.save(build_dir / f"{stream_name}.npy", stream)
     if not new_tokenizer:
-        return {"documents": len(docs), "tokens": int(stream.size), "spec": spec.__dict__}
+        return {"documents": len(docs), "tokens": int(stream.size), "tokens_by_source": counts,
+                "spec": spec.__dict__}
     stats = {"documents": len(docs), "chars": sum(len(t) for _, t in docs), "tokens": int(stream.size),
              "tokens_by_source": counts, "spec": spec.__dict__}
     (build_dir / "corpus.json").write_text(json.dumps(stats, indent=2) + "\n")

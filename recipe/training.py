@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 __all__ = ["ModelSpec", "TrainSpec", "TARGET", "DRAFT", "TARGET_TRAIN", "DRAFT_TRAIN", "TARGET_STAGE2", "STAGE2_CORPUS_SEED",
+           "TARGET_STAGE3", "STAGE3_CORPUS",
            "llama_config", "load_tokens", "train", "save_model", "replace"]
 
 
@@ -60,6 +61,14 @@ TARGET_TRAIN = TrainSpec(steps=2000, batch=8, lr=2e-3, warmup=100)
 # its draft (held-out loss 2.364 vs 2.350); a real target is clearly stronger.
 TARGET_STAGE2 = TrainSpec(steps=500, batch=16, lr=1e-3, warmup=50, seed=4321)
 STAGE2_CORPUS_SEED = 1
+# Stage 3: a focus stream (corpus seed 2) weighted toward what two stages left the target no
+# better at than its draft: translation (alignment and reordering), the copy tasks
+# (summarization, rag, qa) and math (copying numbers, arithmetic facts, plus drills). Every
+# other source stays in the mix, smaller, so the target keeps what it had.
+STAGE3_CORPUS = dict(seed=2, task_weights=(("translation", 4.0), ("summarization", 2.5), ("rag", 2.5),
+                                           ("qa", 2.0), ("math_reasoning", 3.0), ("mt_bench", 0.5)),
+                     arithmetic_docs=3000, humaneval_repeats=1, code_chars=300_000, kjv_fraction=0.1)
+TARGET_STAGE3 = TrainSpec(steps=1800, batch=16, lr=1e-3, warmup=50, seed=5678)
 
 
 def llama_config(spec: ModelSpec, bos: int = 0, eos: int = 1, pad: int = 2):
@@ -213,7 +222,8 @@ def train(name: str, mspec: ModelSpec, tspec: TrainSpec, tokens, out_dir: Path, 
                         "last_loss": rec["loss"], "val_loss": rec["val_loss"]}
                 if prior:
                     meta["earlier_stage"] = {k: prior[k] for k in ("train", "step", "tokens_seen",
-                                                                   "train_seconds", "val_loss") if k in prior}
+                                                                   "train_seconds", "val_loss",
+                                                                   "earlier_stage") if k in prior}
                 save_model(model, out_dir, tokenizer_dir, meta)
                 last_ckpt = time.time()
     log.close()

@@ -21,6 +21,7 @@ import time
 import pandas as pd
 
 from duolab.bench import (
+    PAPER_DUO,
     fair_methods,
     fair_table,
     parse_method_specs,
@@ -28,9 +29,46 @@ from duolab.bench import (
     run_benchmark,
     summarize,
 )
+from duolab.budget import predicted_tokens_per_s
 from duolab.models import load_pair
 from duolab.paths import results_dir
-from duolab.prompts import TASKS
+from duolab.profiling import cached_profile, measure_workload
+from duolab.prompts import TASKS, load_prompts
+from duolab.round_policy import ideal_speedup
+
+DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
+              "duo:max_sequences=1": {"budget": "auto", "catch_up": "auto", "outcomes": True},
+              PAPER_DUO: {"budget": 8, "catch_up": 0, "outcomes": False}}
+
+
+def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path) -> pd.DataFrame:
+    """Per task: duo's round statistics (paper schedule vs default), the best speedup this
+    machine allows (round_policy.ideal_speedup, from the pair's profile and the task's greedy
+    agreement) and how close duo gets, and the simulator's prediction for each duo schedule
+    against what was measured."""
+    profile = cached_profile(pair, quick=True)
+    rows = []
+    for task in tasks:
+        work = measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens)
+        best, best_n = ideal_speedup(profile, work.alpha)
+        row = {"task": task, "alpha": work.alpha, "ideal_speedup": best, "ideal_n": best_n}
+        for label, options in DUO_LABELS.items():
+            m = summary[(summary.task == task) & (summary.label == label)].iloc[0]
+            predicted = predicted_tokens_per_s(profile, work, "duo", outcome_hit=m.outcome_hit_rate, **options)
+            row.update({f"{label} speedup": m.speedup, f"{label} empty": m.empty_start_fraction,
+                        f"{label} hit_rate": m.outcome_hit_rate, f"{label} draft_idle": m.idle_fraction_draft,
+                        f"{label} predicted/measured": predicted / m.tokens_per_s})
+        row["duo / ideal"] = row["duo speedup"] / best
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.to_csv(path, index=False)
+    ratios = table[[c for c in table if c.endswith("predicted/measured")]].to_numpy().ravel()
+    within = float(((ratios > 0.85) & (ratios < 1.15)).mean())
+    print("\nduo per task: empty-start fraction (paper schedule -> default), outcome hit rate, draft idle,"
+          " ideal speedup (perfect overlap, no overheads), duo / ideal, simulator predicted / measured")
+    print(table.round(3).T.to_string(header=False))
+    print(f"simulator within 15% of measured on {within:.0%} of {len(ratios)} points")
+    return table
 
 
 def main() -> None:
@@ -56,11 +94,13 @@ def main() -> None:
                             args.repeats, {"temperature": args.temperature, "seed": 0})
         if slow is not None:
             slow.close()
-    summary = summarize(raw)
+        summary = summarize(raw)
+        out = results_dir()
+        if fair:  # needs the pair: its profile and each task's greedy agreement
+            duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv")
     if "sps" in summary.method.values:
         sps_label = summary[summary.method == "sps"].label.iloc[0]
         summary = relative_to(summary, sps_label)
-    out = results_dir()
     raw.to_csv(out / f"{args.name}_raw.csv", index=False)
     summary.to_csv(out / f"{args.name}_summary.csv", index=False)
 

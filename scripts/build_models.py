@@ -4,6 +4,7 @@
     python scripts/build_models.py --smoke          # a few steps of everything, for testing
     python scripts/build_models.py --only corpus    # prompts + tokenizer + token streams only
     python scripts/build_models.py --only target2   # target stage 2 alone (from build/target_stage1)
+    python scripts/build_models.py --only target3   # target stage 3 alone (from build/target_stage2)
     python scripts/report_pair.py                   # numbers for data/README.md afterwards
 
 Outputs: data/prompts/*.jsonl, data/models/{tokenizer,draft,target}/; intermediate files
@@ -28,11 +29,12 @@ TOKENIZER_DIR = DATA / "models" / "tokenizer"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("corpus", "draft", "target", "target2"), help="run one stage")
+    ap.add_argument("--only", choices=("corpus", "draft", "target", "target2", "target3"), help="run one stage")
     ap.add_argument("--skip-corpus", action="store_true", help="reuse build/tokens.npy and the tokenizer")
     ap.add_argument("--draft-steps", type=int, default=training.DRAFT_TRAIN.steps)
     ap.add_argument("--target-steps", type=int, default=training.TARGET_TRAIN.steps)
     ap.add_argument("--target2-steps", type=int, default=training.TARGET_STAGE2.steps)
+    ap.add_argument("--target3-steps", type=int, default=training.TARGET_STAGE3.steps)
     ap.add_argument("--smoke", action="store_true", help="tiny run into build/smoke (does not touch data/models)")
     ap.add_argument("--no-kjv", action="store_true", help="build without the Debian KJV prose")
     ap.add_argument("--threads", type=int, default=2)
@@ -51,16 +53,22 @@ def main() -> None:
         stats2 = corpus.build(BUILD, tok_dir if args.smoke else TOKENIZER_DIR, spec2, new_tokenizer=False,
                               stream_name="tokens_stage2")
         print(f"stage-2 corpus: {json.dumps(stats2)}  ({time.time() - t0:.0f}s)", flush=True)
+        spec3 = corpus.CorpusSpec(**training.STAGE3_CORPUS, use_kjv=not args.no_kjv)
+        stats3 = corpus.build(BUILD, tok_dir if args.smoke else TOKENIZER_DIR, spec3, new_tokenizer=False,
+                              stream_name="tokens_stage3")
+        print(f"stage-3 corpus: {json.dumps(stats3)}  ({time.time() - t0:.0f}s)", flush=True)
     if args.only == "corpus":
         return
     tok_src = tok_dir if (tok_dir / "tokenizer.json").exists() else TOKENIZER_DIR
     logs = BUILD / "smoke" if args.smoke else BUILD
-    stage1 = logs / "target_stage1"
+    stage1, stage2 = logs / "target_stage1", logs / "target_stage2"
     # (stage, model spec, train spec, steps, token stream, output folder, initial weights)
     stages = (("draft", training.DRAFT, training.DRAFT_TRAIN, args.draft_steps, "tokens", models / "draft", None),
               ("target", training.TARGET, training.TARGET_TRAIN, args.target_steps, "tokens", stage1, None),
               ("target2", training.TARGET, training.TARGET_STAGE2, args.target2_steps, "tokens_stage2",
-               models / "target", stage1))
+               stage2, stage1),
+              ("target3", training.TARGET, training.TARGET_STAGE3, args.target3_steps, "tokens_stage3",
+               models / "target", stage2))
     for name, mspec, tspec, steps, stream, out, init in stages:
         if args.only not in (None, name):
             continue
@@ -68,7 +76,7 @@ def main() -> None:
             steps = min(steps, 6)
         tspec = training.replace(tspec, steps=steps, threads=args.threads)
         tokens = training.load_tokens(BUILD / f"{stream}.npy")
-        training.train(name.rstrip("2"), mspec, tspec, tokens, out, tok_src, logs / f"{name}_log.jsonl",
+        training.train(name.rstrip("23"), mspec, tspec, tokens, out, tok_src, logs / f"{name}_log.jsonl",
                        init_from=init)
     print(f"done in {time.time() - t0:.0f}s", flush=True)
 

@@ -4,8 +4,9 @@ import random
 
 import pytest
 
-from duolab.budget import choose_budget, equal_time_budget, expected_accepted, predict
+from duolab.budget import choose_budget, equal_time_budget, predict
 from duolab.latency_profile import LatencyProfile
+from duolab.round_policy import MAX_CATCH_UP, expected_accepted
 from duolab.simulate import expected_throughput, simulate
 
 
@@ -44,9 +45,10 @@ def test_budget_choice_on_synthetic_profiles_with_known_answers():
     assert choose_budget(flat, 0.0, "sps", range(1, 17), runs=2, new_tokens=4080) == 1
     # every draft passes and verification costs the same for any n: the largest budget wins
     assert choose_budget(flat, 1.0, "sps", range(1, 17), runs=2, new_tokens=4080) == 16
-    # duo with every draft passing: each round commits `budget` tokens in max(10 ms, budget ms),
-    # so throughput is 100 * budget tokens/s up to budget 10, then flat at 1000 (draft-bound)
-    table = predict(flat, 1.0, ["duo"], range(1, 17), runs=1, new_tokens=4080, first_match=1.0)
+    # duo (the paper's schedule) with every draft passing: each round commits `budget` tokens in
+    # max(10 ms, budget ms), so 100 * budget tokens/s up to budget 10, then flat at 1000 (draft-bound)
+    table = predict(flat, 1.0, ["duo"], range(1, 17), runs=1, new_tokens=4080, first_match=1.0,
+                    catch_up=0, outcomes=False)
     rate = dict(zip(table.budget, table.predicted_tokens_per_s, strict=True))
     for b in range(1, 17):
         assert rate[b] == pytest.approx(100 * min(b, 10), rel=0.01)
@@ -68,7 +70,7 @@ def test_sps_prediction_agrees_with_the_closed_form():
 @pytest.mark.parametrize("method, budget", [("ar", 1), ("sps", 4), ("duo", 6), ("duo", 1)])
 def test_simulator_invariants(method, budget):
     p = synthetic(target_ms=8.0, slope=0.4, draft_ms=0.7, overhead=0.3, channel=0.05, sync=0.2)
-    sim = simulate(p, method, alpha=0.7, budget=budget, new_tokens=100, seed=3, catch_up=0)
+    sim = simulate(p, method, alpha=0.7, budget=budget, new_tokens=100, seed=3)
     trace, s = sim.trace, sim.stats
     assert s["new_tokens"] == 100
     assert (trace.end_s >= trace.start_s).all()
@@ -76,7 +78,9 @@ def test_simulator_invariants(method, budget):
     for side in ("target", "draft"):  # no device does two things at once
         busy = trace[(trace.side == side) & (trace.kind != "wait")].sort_values("start_s")
         assert (busy.start_s.values[1:] >= busy.end_s.values[:-1] - 1e-12).all()
-    assert 1.0 <= s["tau"] <= (budget + 1 if method != "ar" else 1)
+    # a duo round verifies a block of at most max(budget, catch-up, outcome chain) tokens
+    most = {"ar": 0, "sps": budget, "duo": max(budget, MAX_CATCH_UP)}[method]
+    assert 1.0 <= s["tau"] <= most + 1
     assert 0 <= s["idle_fraction_target"] <= 1
     if method == "sps":  # sequential: draft and target never overlap
         spans = trace.sort_values("start_s")
@@ -109,8 +113,13 @@ def test_simulate_rejects_bad_input():
         simulate(synthetic(), "duo", alpha=0.5, budget=0)
 
 
+PAPER = {"catch_up": 0, "outcomes": False}  # duo's schedule without the guessed parts
+
+
 @pytest.mark.parametrize("method, options", [("sps", {"budget": 3}), ("sps", {"budget": 7}),
-                                             ("duo", {"budget": 5, "max_sequences": 1})])
+                                             ("duo", {"budget": 5, "max_sequences": 1, **PAPER}),
+                                             ("duo", {"budget": 5, "max_sequences": 1, "catch_up": 3,
+                                                      "outcomes": False})])
 def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
     """With the measured agreement, the simulator's rounds are exactly those of a real greedy run."""
     from duolab import generate
@@ -120,7 +129,9 @@ def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
     w = measure_workload(toy_pair, prompts, max_new_tokens=40)
     for prompt, (prompt_tokens, new), agreement in zip(prompts, w.shapes, w.agreement, strict=True):
         real = generate(toy_pair, prompt, method=method, max_new_tokens=40, **options).stats
+        sim_options = {k: v for k, v in options.items() if k in ("catch_up", "outcomes")}
         sim = simulate(synthetic(), method, w.alpha, options["budget"], new_tokens=new,
-                       prompt_tokens=prompt_tokens, max_new_tokens=40, agreement=agreement).stats
+                       prompt_tokens=prompt_tokens, max_new_tokens=40, agreement=agreement,
+                       **sim_options).stats
         assert real["new_tokens"] == new
         assert sim["target_forwards"] == real["target_forwards"], prompt

@@ -47,20 +47,34 @@ def test_greedy_equals_ar_toy(unsure_pair, budget, max_sequences):
         assert max(ks) > 1, "multi-sequence drafting never opened a second sequence"
 
 
-@pytest.mark.parametrize("options", [{"catch_up": 3}, {"min_draft_prob": 0.5},
-                                     {"budget": 16, "catch_up": 4, "min_draft_prob": 0.3}])
-def test_greedy_equals_ar_with_catch_up_and_early_stop(unsure_pair, options):
-    kinds = set()
+@pytest.fixture
+def every_outcome_drafted(monkeypatch):
+    """The worker drafts every outcome asked for: on toy pairs the target's forward is about as
+    fast as a draft step, so stopping at the sync would leave the outcome path untested."""
+    monkeypatch.setattr(duolab.duo.DraftSide, "stop_outcomes_at_sync", False)
+
+
+@pytest.mark.parametrize("options", [{"budget": 6, "catch_up": 3, "outcomes": False},
+                                     {"budget": 4, "catch_up": 0, "outcomes": True},
+                                     {"budget": 16, "catch_up": 4, "outcomes": True}])
+def test_greedy_equals_ar_with_catch_up_and_outcomes(unsure_pair, every_outcome_drafted, options):
+    kinds, used, hit_rates = set(), 0, []
     for i in range(4):
         prompt = f"def step{i}(self, batch):"
         ar = generate(unsure_pair, prompt, max_new_tokens=48).token_ids
         g = generate(unsure_pair, prompt, method="duo", max_new_tokens=48, **options)
         assert g.token_ids == ar, (options, prompt)
         kinds |= set(g.trace["kind"])
-        if "min_draft_prob" in options:  # every drafted token after a sequence's first clears the bar
-            for tree in g.details["draft_trees"]:
-                assert all(p >= options["min_draft_prob"] for ps in tree["probs"] for p in ps[1:])
-    assert ("catch_up" in kinds) == ("catch_up" in options)
+        trees = g.details["draft_trees"]
+        used += sum(tree["block_source"] == "outcome" for tree in trees)
+        hit_rates.append(g.stats["outcome_hit_rate"])
+        for tree in trees:  # an outcome chain continues a correction the draft ranked second
+            for prefix, tokens in tree["outcomes"]:
+                assert 0 <= prefix < len(tree["verified"]) and tokens
+    assert ("catch_up" in kinds) == (options["catch_up"] > 0)
+    assert ("outcomes" in kinds) == options["outcomes"]
+    assert (used > 0) == options["outcomes"], "pre-drafted outcome blocks were never verified"
+    assert (max(hit_rates) > 0) == options["outcomes"]
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -68,7 +82,8 @@ def test_greedy_equals_ar_on_every_task_default_pair(default_pair, task):
     # exact in fp32 (the CPU default); tie-aware where load_pair put the target in fp16 (CUDA)
     for prompt in identity_prompts(task):
         ar = generate(default_pair, prompt, max_new_tokens=32)
-        for options in ({"budget": 8, "max_sequences": 4}, {"budget": 6, "max_sequences": 1}):
+        # the default (per-round budget, catch-up and outcome chains) and the paper's single chain
+        for options in ({}, {"budget": 6, "max_sequences": 1, "catch_up": 0, "outcomes": False}):
             got = generate(default_pair, prompt, method="duo", max_new_tokens=32, **options)
             assert_matches_ar(default_pair, prompt, ar, got, (task, options, prompt[:50]))
 
@@ -87,12 +102,14 @@ def test_trace_and_stats(unsure_pair):
     assert s["tau"] == pytest.approx(s["new_tokens"] / s["target_forwards"])
     assert not s["worker_failed"]
     assert len(g.details["draft_trees"]) == len(s["k_per_round"])
+    assert 0 <= s["empty_start_fraction"] <= 1 and 0 <= s["outcome_hit_rate"] <= 1
+    assert s["budget_used"] == 6 and s["mean_budget"] <= 6
 
 
 def decided_by(g, n: int) -> list[str]:
     """For each of the first n new tokens, what decided it: "k>1" when the round that committed it
     chose among k > 1 first tokens or verified a sequence so chosen, "catch_up" when it verified a
-    catch-up chain, else "k=1"."""
+    catch-up chain, "outcome" when it verified a pre-drafted outcome chain, else "k=1"."""
     catch_up_rounds = set(g.trace.loc[g.trace["kind"] == "catch_up", "round"])
     trees = {tree["round"]: tree for tree in g.details["draft_trees"]}
     labels, source = [], "k=1"  # source: who picked the block verified in this round
@@ -108,6 +125,8 @@ def decided_by(g, n: int) -> list[str]:
         labels.append(block if accepted < len(verified) else ("k>1" if k > 1 else "k=1"))
         chosen = tree["chosen"]
         source = "k>1" if chosen is not None and k > 1 and len(tree["sequences"][chosen]) > 1 else "k=1"
+        if tree["outcome_used"] is not None:
+            source = "outcome"
     assert len(labels) >= len(g.token_ids)  # more when a committed EOS cut a round short
     return labels[:n]
 
@@ -132,14 +151,15 @@ def duo_fit(pair, sampling, n_samples, **options):
 
 
 @pytest.mark.parametrize("sampling, catch_up, min_share", [
-    (SamplingConfig(1.0), 0, {"k>1": 0.45}),
-    (SamplingConfig(0.7, 0, 0.9), 1, {"k>1": 0.15, "catch_up": 0.25}),
-], ids=["T1.0", "T0.7-top_p0.9-catch_up1"])
-def test_duo_sampling_is_lossless(letter_pair, sampling, catch_up, min_share):
+    (SamplingConfig(1.0), 2, {"k>1": 0.1, "catch_up": 0.2, "outcome": 0.05}),
+    (SamplingConfig(0.7, 0, 0.9), 1, {"k>1": 0.1, "catch_up": 0.2, "outcome": 0.05}),
+], ids=["T1.0-catch_up2", "T0.7-top_p0.9-catch_up1"])
+def test_duo_sampling_is_lossless(letter_pair, every_outcome_drafted, sampling, catch_up, min_share):
     # a 6-token vocabulary keeps the exact distribution small, so 3 tokens are tested: the first
-    # comes from the first round (k = 1 always), the others mostly from multi-sequence rounds
-    # (measured: 61 % of tested tokens at T=1; 21 % k>1 and 41 % catch-up with catch_up=1)
-    stat, dof, p, share = duo_fit(letter_pair, sampling, 400, catch_up=catch_up)
+    # comes from the first round (k = 1 always); with a catch-up chain in round 1, the next ones
+    # come from catch-up chains, from outcome chains pre-drafted for their rejections, and from
+    # multi-sequence rounds; min_share asserts every path decided some of the tested tokens
+    stat, dof, p, share = duo_fit(letter_pair, sampling, 400, catch_up=catch_up, outcomes=True)
     print(f"duo {sampling} catch_up={catch_up}: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
     for kind, least in min_share.items():
         assert share.get(kind, 0.0) >= least, (kind, share)
@@ -154,7 +174,7 @@ def accept_the_first_draft(target_probs, candidates, generator, token=None):
 
 def test_the_test_catches_a_broken_candidate_choice(letter_pair, monkeypatch):
     monkeypatch.setattr(duolab.duo, "choose_candidate", accept_the_first_draft)
-    stat, dof, p, share = duo_fit(letter_pair, SamplingConfig(1.0), 100)
+    stat, dof, p, share = duo_fit(letter_pair, SamplingConfig(1.0), 100, catch_up=0, outcomes=False)
     print(f"duo, broken choice: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
     assert p < 1e-3, f"a broken candidate choice went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
 

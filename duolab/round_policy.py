@@ -1,0 +1,132 @@
+"""duo's per-round decisions, from a LatencyProfile and a running estimate of alpha.
+
+Each round duo has to decide, before the target's forward starts:
+  * how many tokens the draft drafts for the next block while the target verifies this one
+    (`budget`: a fixed number, or per round from the profile);
+  * when a round would start with nothing to verify (after a rejection nobody guessed), whether
+    to verify the empty block -- one target forward for one token -- or first wait for a chain of
+    c draft tokens (`catch_up_length`);
+  * which rejection outcomes of this round's block the draft pre-drafts in the time it has left
+    (`rank_outcomes`), and until when (`draft_deadline_ms`; the target also tells the worker when
+    its forward is done), so that the sync is not delayed.
+Pure: no models, no timing. duo.py and the simulator make the same decisions with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from duolab.latency_profile import LatencyProfile
+
+MAX_BUDGET = 32
+MAX_CATCH_UP = 16
+MAX_OUTCOMES = 6
+# a drafted token whose chance of being reached (alpha^position) is below this is not worth the
+# draft time: that time pre-drafts rejection outcomes instead
+MIN_REACH = 0.05
+PRIOR_WEIGHT = 8  # the prior alpha counts as this many checked draft tokens
+
+
+def expected_accepted(alpha: float, n: int) -> float:
+    """Expected tokens one round commits when n drafts each pass with probability alpha, the chain
+    stops at the first failure, and the target adds one token: (1 - alpha^(n+1)) / (1 - alpha)."""
+    if not 0 <= alpha <= 1 or n < 0:
+        raise ValueError(f"need 0 <= alpha <= 1 and n >= 0, got alpha={alpha}, n={n}")
+    return float(n + 1) if alpha == 1 else (1 - alpha ** (n + 1)) / (1 - alpha)
+
+
+def catch_up_length(profile: LatencyProfile, alpha: float, cap: int = MAX_CATCH_UP) -> int:
+    """Tokens to wait for before a round that has nothing to verify: the c with the most expected
+    tokens per ms of that round, where c = 0 (verify the empty block) commits one token in T_t(1)
+    and c > 0 commits expected_accepted(alpha, c) in draft_ms(c) + channel + T_t(c + 1)."""
+    best, best_rate = 0, 1 / profile.target_ms(1)
+    for c in range(1, cap + 1):
+        ms = profile.draft_ms(c) + profile.channel_ms + profile.target_ms(c + 1)
+        if expected_accepted(alpha, c) / ms > best_rate:
+            best, best_rate = c, expected_accepted(alpha, c) / ms
+    return best
+
+
+def draft_deadline_ms(profile: LatencyProfile, verify_tokens: int) -> float:
+    """How long after a request the draft's reply must be sent so the target never waits: the
+    target's forward over `verify_tokens` tokens, less the reply's way back."""
+    return max(0.0, profile.target_ms(verify_tokens) - profile.channel_ms / 2)
+
+
+def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap: int = MAX_BUDGET) -> int:
+    """Draft tokens for the next block while the target verifies `verify_tokens`: no more than fit
+    in that forward (more would make the target wait), than are likely to be reached
+    (alpha^n >= MIN_REACH), and of those the n with the most expected tokens per ms of the next
+    verification, expected_accepted(alpha, n) / T_t(n + 1)."""
+    fit = int((draft_deadline_ms(profile, verify_tokens) - profile.draft_overhead_ms)
+              / max(profile.draft_ms_per_token, 1e-6))
+    reach = cap if alpha >= 1 else int(math.log(MIN_REACH) / math.log(max(alpha, 1e-6))) + 1
+    n_max = max(1, min(cap, fit, reach))
+    return max(range(1, n_max + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
+
+
+def rank_outcomes(probs: list[float], runner_up: list[tuple[int, float]], start: int,
+                  limit: int = MAX_OUTCOMES) -> list[tuple[int, int]]:
+    """The likeliest rejection outcomes of a block, as (prefix length, correction) pairs, best first.
+
+    The block's token j was drafted with probability probs[j] and runner-up (r_j, q_j); `start` is
+    the context length before the block. By the draft's own estimate, the target accepts the first
+    j tokens and corrects token j to r_j with probability prod(probs[:j]) * q_j."""
+    ranked, reach = [], 1.0
+    for j, (p, (alt, q)) in enumerate(zip(probs, runner_up, strict=True)):
+        ranked.append((reach * q, start + j, alt))
+        reach *= p
+    ranked.sort(key=lambda r: -r[0])
+    return [(prefix, alt) for _, prefix, alt in ranked[:limit]]
+
+
+@dataclass
+class RoundPolicy:
+    """duo's options turned into per-round decisions. `budget` and `catch_up` are fixed numbers or
+    None (chosen each round from `profile` and the running alpha); with `outcomes` the draft
+    pre-drafts rejection outcomes in its spare time (until the predicted end of the target's
+    forward when there is a profile, else until the target says it is done)."""
+
+    profile: LatencyProfile | None
+    prior_alpha: float
+    budget: int | None = None
+    catch_up: int | None = 0
+    outcomes: bool = False
+    checked: int = 0
+    accepted: int = 0
+
+    def observe(self, checked: int, accepted: int) -> None:
+        self.checked += checked
+        self.accepted += accepted
+
+    @property
+    def alpha(self) -> float:
+        """Acceptance so far in this generation, pulled toward the prior while little is seen."""
+        a = (self.accepted + PRIOR_WEIGHT * self.prior_alpha) / (self.checked + PRIOR_WEIGHT)
+        return min(max(a, 0.0), 0.99)
+
+    def draft_budget(self, verify_tokens: int) -> int:
+        return self.budget if self.budget is not None else round_budget(self.profile, self.alpha, verify_tokens)
+
+    def catch_up_tokens(self) -> int:
+        return self.catch_up if self.catch_up is not None else catch_up_length(self.profile, self.alpha)
+
+    def outcome_length(self) -> int:
+        """Tokens of an outcome chain: the correction and a continuation as long as a catch-up
+        (at least 2; with no profile, 4)."""
+        if self.catch_up is None or self.catch_up > 0:
+            return 1 + max(2, self.catch_up_tokens())
+        return 1 + (max(2, catch_up_length(self.profile, self.alpha)) if self.profile else 4)
+
+    def deadline_ms(self, verify_tokens: int) -> float:
+        return draft_deadline_ms(self.profile, verify_tokens) if self.profile is not None else 0.0
+
+
+def ideal_speedup(profile: LatencyProfile, alpha: float, cap: int = 64) -> tuple[float, int]:
+    """The best speedup over AR a draft/target pair with this profile and acceptance allows:
+    drafting perfectly hidden behind verification, no overheads, never a round without a block.
+    Every round then verifies n drafts in T_t(n + 1) and commits expected_accepted(alpha, n)
+    tokens, against AR's one token per T_t(1). Returns (speedup, the n that reaches it)."""
+    best = max(range(1, cap + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
+    return expected_accepted(alpha, best) * profile.target_ms(1) / profile.target_ms(best + 1), best

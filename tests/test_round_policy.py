@@ -1,0 +1,82 @@
+"""duo's per-round decisions (pure) and the simulator's model of the new schedules."""
+
+import pytest
+
+from duolab.round_policy import (
+    RoundPolicy,
+    catch_up_length,
+    expected_accepted,
+    ideal_speedup,
+    rank_outcomes,
+    round_budget,
+)
+from duolab.simulate import simulate
+from tests.test_budget import synthetic
+
+GPU_LIKE = dict(target_ms=8.5, slope=0.0, draft_ms=0.41, overhead=0.2, channel=0.1, sync=0.2)
+CPU_LIKE = dict(target_ms=7.8, slope=0.35, draft_ms=0.55, overhead=0.2, channel=0.1, sync=0.2)
+
+
+def test_catch_up_pays_only_when_the_draft_is_much_faster():
+    assert catch_up_length(synthetic(**GPU_LIKE), 0.7) >= 4
+    assert catch_up_length(synthetic(**CPU_LIKE), 0.7) >= 2
+    # a draft as slow as the target: waiting for it never beats verifying the empty block
+    assert catch_up_length(synthetic(target_ms=5.0, draft_ms=5.0), 0.7) == 0
+    # drafts that never pass are not worth waiting for
+    assert catch_up_length(synthetic(**GPU_LIKE), 0.0) == 0
+
+
+def test_round_budget_fits_the_forward_and_the_acceptance():
+    flat = synthetic(target_ms=10.0, draft_ms=1.0)
+    for alpha in (0.3, 0.6, 0.9, 0.99):
+        assert 1 <= round_budget(flat, alpha, 1) <= 10  # 10 draft steps fit in one 10 ms forward
+    assert round_budget(flat, 0.99, 1) == 10
+    assert round_budget(flat, 0.3, 1) <= 3  # 0.3^3 < 0.05: a fourth token is rarely reached
+    steep = synthetic(target_ms=2.0, slope=1.0, draft_ms=0.1)  # verifying more costs more
+    assert round_budget(steep, 0.6, 1) < round_budget(synthetic(target_ms=2.0, draft_ms=0.1), 0.6, 1)
+
+
+def test_outcomes_are_ranked_by_the_drafts_own_probabilities():
+    probs = [0.9, 0.5, 0.8]
+    runner_up = [(5, 0.05), (6, 0.4), (7, 0.1)]
+    # scores: 1 * 0.05, 0.9 * 0.4 = 0.36, 0.9 * 0.5 * 0.1 = 0.045
+    assert rank_outcomes(probs, runner_up, start=10) == [(11, 6), (10, 5), (12, 7)]
+    assert rank_outcomes(probs, runner_up, start=10, limit=1) == [(11, 6)]
+    assert rank_outcomes([], [], start=3) == []
+
+
+def test_running_alpha_starts_at_the_prior_and_follows_what_is_seen():
+    policy = RoundPolicy(synthetic(), prior_alpha=0.6)
+    assert policy.alpha == pytest.approx(0.6)
+    policy.observe(100, 90)
+    assert 0.85 < policy.alpha < 0.9
+    fixed = RoundPolicy(None, 0.5, budget=5, catch_up=2)
+    assert fixed.draft_budget(3) == 5 and fixed.catch_up_tokens() == 2 and fixed.deadline_ms(3) == 0.0
+
+
+def test_ideal_speedup_has_known_answers():
+    flat = synthetic(target_ms=10.0)
+    assert ideal_speedup(flat, 1.0, cap=16) == (pytest.approx(17.0), 16)
+    assert ideal_speedup(flat, 0.0)[0] == pytest.approx(1.0)
+    alpha = 0.7
+    speedup, n = ideal_speedup(synthetic(**CPU_LIKE), alpha)
+    p = synthetic(**CPU_LIKE)
+    assert speedup == pytest.approx(expected_accepted(alpha, n) * p.target_ms(1) / p.target_ms(n + 1))
+
+
+@pytest.mark.parametrize("regime", [GPU_LIKE, CPU_LIKE], ids=["gpu-like", "cpu-like"])
+def test_simulated_outcome_chains_and_catch_up_remove_empty_rounds(regime):
+    p = synthetic(**regime)
+    kw = dict(new_tokens=400, seed=1)
+    paper = simulate(p, "duo", 0.65, 8, catch_up=0, outcomes=False, **kw).stats
+    caught = simulate(p, "duo", 0.65, 8, catch_up=0, outcomes=True, outcome_hit=1.0, **kw).stats
+    never = simulate(p, "duo", 0.65, 8, catch_up=0, outcomes=True, outcome_hit=0.0, **kw).stats
+    default = simulate(p, "duo", 0.65, "auto", **kw).stats
+    assert never["outcome_hit_rate"] == 0 and caught["outcome_hit_rate"] > 0.3
+    assert caught["empty_start_fraction"] < paper["empty_start_fraction"]
+    assert caught["tokens_per_s"] > paper["tokens_per_s"]
+    assert default["tokens_per_s"] > paper["tokens_per_s"]
+    trace = simulate(p, "duo", 0.65, 8, catch_up=0, outcomes=True, outcome_hit=1.0, **kw).trace
+    for side in ("target", "draft"):  # outcome chains never overlap the draft's other work
+        busy = trace[(trace.side == side) & (trace.kind != "wait")].sort_values("start_s")
+        assert (busy.start_s.values[1:] >= busy.end_s.values[:-1] - 1e-12).all()
