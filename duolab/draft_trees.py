@@ -18,6 +18,7 @@ import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
@@ -200,8 +201,15 @@ def describe_round(trees: list[dict], r: int, tokens) -> str:
     out = tree_outcome(trees, r)
     target = label(out.target_token)
     if out.discarded:
-        return (f"Discarded: the block verified this round failed (the target committed {target} "
-                f"instead), so these drafts were thrown away.")
+        text = (f"Discarded: the block verified this round failed (the target committed {target} "
+                f"instead), so these drafts were thrown away")
+        used = trees[r].get("outcome_used")
+        if used is None:
+            tried = len(trees[r].get("outcomes", []))
+            return text + (f"; none of the {tried} outcome chains drafted meanwhile guessed it." if tried else ".")
+        chain = trees[r]["outcomes"][used][1]
+        return (text + f", but the outcome chain pre-drafted for exactly this correction was used: "
+                       f"{' '.join(label(t) for t in chain[1:])} is verified next round.")
     if out.chosen is None:
         return f"The target's token {target} matches no first token: every sequence is rejected."
     j = out.chosen
@@ -218,6 +226,20 @@ def describe_round(trees: list[dict], r: int, tokens) -> str:
         return text + f"; in round {r + 1} its next token {wrong} is rejected and the target commits {right}."
     return (text + f"; in round {r + 1} {out.tail_accepted} of its {tail} tail tokens pass, then the "
                    f"target corrects {wrong} to {right}.")
+
+
+def outcome_table(trees: list[dict], r: int, tokens) -> pd.DataFrame:
+    """The outcome chains the draft pre-drafted in round r while the target verified its block:
+    where the block would be cut, the correction guessed there (the draft's runner-up), the
+    continuation, and whether the target's verdict picked it."""
+    labeler = TokenLabeler(tokens)
+    rec = trees[r]
+    rows = [{"cut after": f"{prefix} of {len(rec['verified'])} block tokens",
+             "guessed correction": labeler(chain[0]).text,
+             "continuation": " ".join(labeler(t).text for t in chain[1:]),
+             "used": i == rec.get("outcome_used")}
+            for i, (prefix, chain) in enumerate(rec.get("outcomes", []))]
+    return pd.DataFrame(rows, columns=["cut after", "guessed correction", "continuation", "used"])
 
 
 # ---- drawing -----------------------------------------------------------------------------------

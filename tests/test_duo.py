@@ -89,7 +89,7 @@ def test_greedy_equals_ar_on_every_task_default_pair(default_pair, task):
 
 
 def test_trace_and_stats(unsure_pair):
-    g = generate(unsure_pair, "def step(self, batch):", method="duo", budget=6, max_new_tokens=40)
+    g = generate(unsure_pair, "def step(self, batch):", method="duo", budget=6, catch_up=2, max_new_tokens=40)
     s, trace = g.stats, g.trace
     assert set(trace["side"]) == {"target", "draft"}
     assert (trace["end_s"] >= trace["start_s"]).all()
@@ -99,6 +99,7 @@ def test_trace_and_stats(unsure_pair):
         assert (busy["start_s"].values[1:] >= busy["end_s"].values[:-1] - 1e-6).all()
     assert 0 <= s["idle_fraction_target"] <= 1 and 0 <= s["idle_fraction_draft"] <= 1
     assert len(s["k_per_round"]) == (trace["kind"] == "draft").sum()
+    assert set(trace["kind"]) <= {"forward", "sync", "wait", "draft", "catch_up", "outcomes"}
     assert s["tau"] == pytest.approx(s["new_tokens"] / s["target_forwards"])
     assert not s["worker_failed"]
     assert len(g.details["draft_trees"]) == len(s["k_per_round"])
@@ -151,14 +152,16 @@ def duo_fit(pair, sampling, n_samples, **options):
 
 
 @pytest.mark.parametrize("sampling, catch_up, min_share", [
-    (SamplingConfig(1.0), 2, {"k>1": 0.1, "catch_up": 0.2, "outcome": 0.05}),
-    (SamplingConfig(0.7, 0, 0.9), 1, {"k>1": 0.1, "catch_up": 0.2, "outcome": 0.05}),
-], ids=["T1.0-catch_up2", "T0.7-top_p0.9-catch_up1"])
+    (SamplingConfig(1.0), 1, {"k>1": 0.08, "catch_up": 0.25, "outcome": 0.03}),
+    (SamplingConfig(0.7, 0, 0.9), 1, {"k>1": 0.1, "catch_up": 0.25, "outcome": 0.03}),
+], ids=["T1.0-catch_up1", "T0.7-top_p0.9-catch_up1"])
 def test_duo_sampling_is_lossless(letter_pair, every_outcome_drafted, sampling, catch_up, min_share):
     # a 6-token vocabulary keeps the exact distribution small, so 3 tokens are tested: the first
     # comes from the first round (k = 1 always); with a catch-up chain in round 1, the next ones
     # come from catch-up chains, from outcome chains pre-drafted for their rejections, and from
     # multi-sequence rounds; min_share asserts every path decided some of the tested tokens
+    # (measured: T=1 13.7 % k>1, 40.9 % catch-up, 6.3 % outcome chains; T=0.7 top_p 0.9: 19.5 %,
+    # 36.6 %, 6.0 %)
     stat, dof, p, share = duo_fit(letter_pair, sampling, 400, catch_up=catch_up, outcomes=True)
     print(f"duo {sampling} catch_up={catch_up}: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
     for kind, least in min_share.items():
