@@ -4,7 +4,7 @@ From a LatencyProfile and an acceptance estimate alpha (the chance that a draft 
 target's choice), predict tokens/s for AR, SpS and duo at every budget and take the best. The
 paper's rule, the budget that makes draft and target time equal, is reported beside it.
 Pure: nothing here measures; `duolab.profiling` measures profiles and workloads (and has
-`auto_budget`, which does both and then asks `choose_budget`).
+`workload_estimate`); duo's decoder chooses per round instead (duolab.round_policy).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ process's CPU thread count by timing its CPU-side work at a few counts (`choose_
 The result is a `LatencyProfile` (duolab.latency_profile, the data side).
 
 `measure_workload` measures the acceptance side (how often the draft agrees with the target on
-some prompts), and `auto_budget` puts the two together for `budget="auto"`.
+some prompts); `workload_estimate` keeps one per pair for duo's per-round choices
+(`budget="auto"`, `catch_up="auto"`, duolab.round_policy).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from duolab.budget import Workload, choose_budget
+from duolab.budget import Workload
 from duolab.drafting import ChainDrafter
 from duolab.generation import generate
 from duolab.latency_profile import LatencyProfile, find_profile, interpolate, portable_source
@@ -311,13 +312,3 @@ def workload_estimate(pair: Pair) -> Workload:
         prompts = [load_prompts(t, 1)[0] for t in TASKS]
         pair.resources["workload_estimate"] = measure_workload(pair, prompts, 128)
     return pair.resources["workload_estimate"]
-
-
-def auto_budget(pair: Pair, method: str = "duo") -> int:
-    """One fixed budget for `method` from a quick profile and `workload_estimate`, cached on the
-    pair (sps's `budget="auto"`; duo's is chosen per round, see duolab.round_policy)."""
-    key = f"auto_budget_{method}"
-    if key not in pair.resources:
-        profile = cached_profile(pair, quick=True)
-        pair.resources[key] = choose_budget(profile, workload_estimate(pair), method, runs=5)
-    return pair.resources[key]
