@@ -28,6 +28,7 @@ from duolab.drafting import ChainDrafter
 from duolab.generation import generate
 from duolab.latency_profile import LatencyProfile, find_profile, interpolate, portable_source
 from duolab.models import Pair
+from duolab.paths import DATA_DIR
 from duolab.prompts import TASKS, load_prompts
 from duolab.runtime import (
     caller_thread_candidates,
@@ -249,7 +250,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
     profile = LatencyProfile(
-        machine=f"{platform.node()} {platform.processor() or platform.machine()}",
+        machine=machine_name(),
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
         target_device=str(pair.target_device),
         target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
@@ -274,11 +275,27 @@ def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> L
     return prof
 
 
+def machine_name() -> str:
+    return f"{platform.node()} {platform.processor() or platform.machine()}"
+
+
+def _saved_here(pair: Pair) -> LatencyProfile | None:
+    """A profile in data/profiles of this pair measured on this machine, with this layout and this
+    torch (a saved profile from anywhere else is never taken for this machine's latencies)."""
+    prof = find_profile(pair, DATA_DIR / "profiles")
+    if prof is None or pair.layout is None:
+        return None
+    same = (prof.machine, prof.notes.get("layout"), prof.notes.get("torch")) == (
+        machine_name(), str(pair.layout), torch.__version__)
+    return prof if same else None
+
+
 def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
-    """The pair's profile, measured on first use and kept for the pair's lifetime."""
+    """The pair's profile: one saved from this machine (see `_saved_here`), else measured on first
+    use; kept for the pair's lifetime."""
     prof = pair.resources.get("latency_profile")
     if prof is None:
-        prof = profile_pair(pair, quick=quick)
+        prof = _saved_here(pair) or profile_pair(pair, quick=quick)
         pair.resources["latency_profile"] = prof
     return prof
 
@@ -310,5 +327,5 @@ def workload_estimate(pair: Pair) -> Workload:
     """The pair's acceptance on one shipped prompt per task: measured once, kept on the pair."""
     if "workload_estimate" not in pair.resources:
         prompts = [load_prompts(t, 1)[0] for t in TASKS]
-        pair.resources["workload_estimate"] = measure_workload(pair, prompts, 128)
+        pair.resources["workload_estimate"] = measure_workload(pair, prompts, 64)
     return pair.resources["workload_estimate"]

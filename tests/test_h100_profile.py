@@ -87,3 +87,20 @@ def test_duo_budget_on_a_flat_target_is_set_by_the_drafts_speed(h100):
     # at low acceptance the rest of the forward goes to outcome chains instead
     assert fits - 3 <= round_budget(h100, 0.95, 1) <= fits + 1
     assert round_budget(h100, 0.6, 1) < round_budget(h100, 0.9, 1) <= fits + 1
+
+
+def test_a_saved_profile_stands_in_only_for_this_machine(monkeypatch):
+    """duo's per-round choices may use a profile saved from this very machine (same name, layout
+    and torch), never one measured elsewhere."""
+    from duolab import profiling
+
+    saved = LatencyProfile.load(PROFILES / "cpu-2core.json")
+    pair = SimpleNamespace(target_source=str(REPO_DIR / "data" / "models" / "target"),
+                           draft_source=str(REPO_DIR / "data" / "models" / "draft"),
+                           target_device=torch.device("cpu"), draft_runner="fast",
+                           target_runner="transformers", layout=saved.notes["layout"])  # compared as text
+    monkeypatch.setattr(profiling, "machine_name", lambda: saved.machine)
+    monkeypatch.setattr(profiling.torch, "__version__", saved.notes["torch"])
+    assert profiling._saved_here(pair) == saved
+    monkeypatch.setattr(profiling, "machine_name", lambda: "another-host x86_64")
+    assert profiling._saved_here(pair) is None
