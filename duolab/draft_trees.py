@@ -230,7 +230,7 @@ def describe_round(trees: list[dict], r: int, tokens) -> str:
 
 def outcome_table(trees: list[dict], r: int, tokens) -> pd.DataFrame:
     """The outcome chains the draft pre-drafted in round r while the target verified its block:
-    where the block would be cut, the correction guessed there (the draft's runner-up), the
+    where the block would be cut, the correction guessed there (one of the draft's next-best tokens), the
     continuation, and whether the target's verdict picked it."""
     labeler = TokenLabeler(tokens)
     rec = trees[r]

@@ -122,9 +122,9 @@ class DraftTree:
 
     sequences: list[list[int]]
     probs: list[list[float]]  # the draft's probability (temperature 1) of each drafted token
-    # the draft's runner-up at each drafted position: (token, probability); the likeliest
-    # correction if the target rejects the token there
-    runner_up: list[list[tuple[int, float]]]
+    # the draft's next-best tokens at each drafted position, [(token, probability), ...]: the
+    # likeliest corrections if the target rejects the token there
+    alternatives: list[list[list[tuple[int, float]]]]
     candidates: list[tuple[int, float]]  # top-K first tokens and q1 probabilities (for drawing)
     confidence: float  # s = q1(c1) * max q2, the threshold an alternative had to beat
     outcomes: list[Outcome] = field(default_factory=list)
@@ -137,20 +137,24 @@ class DraftTree:
 @dataclass
 class Outcome:
     """A chain drafted for one possible verification outcome: the block is cut after `prefix`
-    context tokens and the target's correction is `tokens[0]` (a guess: the draft's runner-up
-    there); `tokens[1:]` is the draft's greedy continuation. Picked only when the committed tokens
-    equal context[:prefix] + tokens[0], which the target alone decides."""
+    context tokens and the target's correction is `tokens[0]` (a guess: one of the draft's
+    next-best tokens there); `tokens[1:]` is the draft's greedy continuation. Picked only when the
+    committed tokens equal context[:prefix] + tokens[0], which the target alone decides."""
 
     prefix: int
     tokens: list[int]
     probs: list[float]
-    runner_up: list[tuple[int, float]]
+    alternatives: list[list[tuple[int, float]]]
 
 
-def _top2(q: torch.Tensor) -> tuple[int, float, int, float]:
-    top = torch.topk(q, 2)
-    (a, b), (pa, pb) = top.indices.tolist(), top.values.tolist()
-    return a, pa, b, pb
+ALTERNATIVES = 2  # next-best tokens kept per drafted position (candidate corrections)
+
+
+def _top(q: torch.Tensor) -> tuple[int, float, list[tuple[int, float]]]:
+    """The argmax of q, its probability, and the ALTERNATIVES next-best (token, probability)."""
+    top = torch.topk(q, 1 + ALTERNATIVES)
+    toks, ps = top.indices.tolist(), top.values.tolist()
+    return toks[0], ps[0], list(zip(toks[1:], ps[1:], strict=True))
 
 
 class MultiSequenceDrafter:
@@ -196,7 +200,7 @@ class MultiSequenceDrafter:
         return bool(deadline and time.perf_counter() + self.step_s > deadline) or bool(stop and stop())
 
     def _chain(self, first: int, logits: torch.Tensor | None, length: int, probs: list[float],
-               runner_up: list[tuple[int, float]], deadline: float = 0.0,
+               alternatives: list[list[tuple[int, float]]], deadline: float = 0.0,
                stop: Callable[[], bool] | None = None) -> list[int]:
         """Greedy continuation of `first` up to `length` tokens (logits: the draft's after first),
         stopping after EOS or when time is up (see `_must_stop`)."""
@@ -206,10 +210,10 @@ class MultiSequenceDrafter:
                 break
             if logits is None:
                 logits = self._feed([toks[-1]])
-            tok, p, alt, p_alt = _top2(logits.softmax(-1))
+            tok, p, alts = _top(logits.softmax(-1))
             toks.append(tok)
             probs.append(p)
-            runner_up.append((alt, p_alt))
+            alternatives.append(alts)
             logits = None
         return toks
 
@@ -226,24 +230,23 @@ class MultiSequenceDrafter:
         firsts, lengths = plan_sequences(q1, q2_max, budget, max_sequences)
         top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
         candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values, strict=False)]
-        sequences, probs, runner_ups, branches = [], [], [], []
+        sequences, probs, alternatives, branches = [], [], [], []
         for j, (first, length) in enumerate(zip(firsts, lengths, strict=False)):
             if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
                 self.runner.rollback(base)
                 del self.seq[base:]
-            # a first token's runner-up is the best candidate that opened no sequence
-            alt = next(((t, p) for t, p in candidates if t not in firsts), (first, 0.0))
-            ps, alts = [float(q1[first])], [alt]
+            # a first token's alternatives: the best candidates that opened no sequence
+            ps, alts = [float(q1[first])], [[(t, p) for t, p in candidates if t not in firsts][:ALTERNATIVES]]
             logits = after_c1 if j == 0 else None
             sequences.append(self._chain(first, logits, length, ps, alts))
             probs.append(ps)
-            runner_ups.append(alts)
+            alternatives.append(alts)
             fed = self.seq[base:]
             # the last branch stays loaded; earlier ones are kept as snapshots
             branches.append((fed, self.runner.snapshot(base) if j < len(firsts) - 1 else None))
         self.base_len = base
         self.saved = [b for b in branches if b[1] is not None]
-        return DraftTree(sequences, probs, runner_ups, candidates, float(q1[c1]) * q2_max)
+        return DraftTree(sequences, probs, alternatives, candidates, float(q1[c1]) * q2_max)
 
     def draft_outcomes(self, outcomes: list[tuple[int, int]], length: int, deadline: float = 0.0,
                        stop: Callable[[], bool] | None = None) -> list[Outcome]:
@@ -264,9 +267,9 @@ class MultiSequenceDrafter:
                 self.seq = list(seq)
             self.runner.rollback(prefix)
             del self.seq[prefix:]
-            probs, runner_up = [], []
-            toks = self._chain(correction, None, length, probs, runner_up, deadline, stop)
-            done.append(Outcome(prefix, toks, [0.0] + probs, [(correction, 0.0)] + runner_up))
+            probs, alternatives = [], []
+            toks = self._chain(correction, None, length, probs, alternatives, deadline, stop)
+            done.append(Outcome(prefix, toks, [0.0] + probs, [[]] + alternatives))
         self.runner.restore(low, snap)
         self.seq = seq
         return done

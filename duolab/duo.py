@@ -6,7 +6,7 @@ will pass -- already drafts the next block (k sequences) after x + d. At the syn
     matches, its sequence's remaining tokens are the next d;
   * d rejected at i with correction t: in the paper's schedule the new block is thrown away.
     Here the draft also spends the rest of the target's forward on *outcome chains*: for the
-    likeliest outcomes "rejected at i, corrected to the draft's runner-up there" it drafts a short
+    likeliest outcomes "rejected at i, corrected to one of the draft's next-best tokens there" it drafts a short
     continuation (ranked by the draft's own probabilities; drafting stops when the target says
     its forward is done, or at the forward's predicted end, so the sync waits one step at most). If x + d[:i] + t is one of them, its chain is the next d.
   * otherwise the next round has nothing to verify. It either verifies the empty block (a target
@@ -84,13 +84,13 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
 
 @dataclass
 class Block:
-    """The drafted tokens a round verifies, with the draft's probability and runner-up of each
-    (for ranking its rejection outcomes) and how it came: "tree" (the rest of the sequence the
+    """The drafted tokens a round verifies, with the draft's probability and next-best tokens at
+    each (for ranking its rejection outcomes) and how it came: "tree" (the rest of the sequence the
     target's token picked), "outcome" (a pre-drafted outcome chain), "catch_up" or "empty"."""
 
     tokens: list[int] = field(default_factory=list)
     probs: list[float] = field(default_factory=list)
-    runner_up: list[tuple[int, float]] = field(default_factory=list)
+    alternatives: list[list[tuple[int, float]]] = field(default_factory=list)
     source: str = "empty"
 
     @property
@@ -113,7 +113,7 @@ def schedule(run: Run, draft: DraftSide, policy: RoundPolicy) -> list[dict]:
         # the draft works after x + d while the target verifies d; in the first round it drafts
         # one token only, so its prefill overlaps the target's
         n = 1 if run.rounds == 0 else min(policy.draft_budget(m + 1), run.remaining - m - 1)
-        wanted = rank_outcomes(block.probs, block.runner_up, len(context)) if policy.outcomes else []
+        wanted = rank_outcomes(block.probs, block.alternatives, len(context)) if policy.outcomes else []
         ms = policy.deadline_ms(m + 1)  # outcome chains stop then, or when the forward is done
         request = draft.ask(context + block.tokens, n, wanted, policy.outcome_length(),
                             time.perf_counter() + ms / 1000 if ms else 0.0)
@@ -134,14 +134,14 @@ def schedule(run: Run, draft: DraftSide, policy: RoundPolicy) -> list[dict]:
             run.record_verdict(1, int(chosen is not None), first_position=0)
             if chosen is not None:
                 next_block = Block(tree.sequences[chosen][1:], tree.probs[chosen][1:],
-                                   tree.runner_up[chosen][1:], "tree")
+                                   tree.alternatives[chosen][1:], "tree")
         elif tree is not None:  # d rejected at `accepted`: was this outcome pre-drafted?
             run.extra["rejections"] = run.extra.get("rejections", 0) + 1
             used = _find_outcome(tree.outcomes, len(context) + verdict.accepted, token)
             if used is not None:
                 run.extra["outcome_hits"] = run.extra.get("outcome_hits", 0) + 1
                 hit = tree.outcomes[used]
-                next_block = Block(hit.tokens[1:], hit.probs[1:], hit.runner_up[1:], "outcome")
+                next_block = Block(hit.tokens[1:], hit.probs[1:], hit.alternatives[1:], "outcome")
         if tree is not None:
             trees.append(_tree_record(run, block, verdict.accepted, token, chosen, tree, n, used))
         run.rounds += 1
@@ -216,7 +216,7 @@ def _catch_up(draft: DraftSide, context: list[int], n: int) -> Block:
     chain = draft.collect(draft.ask(context, n, max_sequences=1), "catch_up")
     if chain is None:
         return Block()
-    return Block(chain.sequences[0], chain.probs[0], chain.runner_up[0], "catch_up")
+    return Block(chain.sequences[0], chain.probs[0], chain.alternatives[0], "catch_up")
 
 
 def _tree_record(run: Run, block: Block, accepted: int, token: int, chosen: int | None,

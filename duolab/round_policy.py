@@ -21,7 +21,7 @@ from duolab.latency_profile import LatencyProfile
 
 MAX_BUDGET = 32
 MAX_CATCH_UP = 16
-MAX_OUTCOMES = 6
+MAX_OUTCOMES = 8
 # a drafted token whose chance of being reached (alpha^position) is below this is not worth the
 # draft time: that time pre-drafts rejection outcomes instead
 MIN_REACH = 0.05
@@ -66,16 +66,17 @@ def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap:
     return max(range(1, n_max + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
 
 
-def rank_outcomes(probs: list[float], runner_up: list[tuple[int, float]], start: int,
+def rank_outcomes(probs: list[float], alternatives: list[list[tuple[int, float]]], start: int,
                   limit: int = MAX_OUTCOMES) -> list[tuple[int, int]]:
     """The likeliest rejection outcomes of a block, as (prefix length, correction) pairs, best first.
 
-    The block's token j was drafted with probability probs[j] and runner-up (r_j, q_j); `start` is
-    the context length before the block. By the draft's own estimate, the target accepts the first
-    j tokens and corrects token j to r_j with probability prod(probs[:j]) * q_j."""
+    The block's token j was drafted with probability probs[j], next-best tokens alternatives[j]
+    [(r, q), ...]; `start` is the context length before the block. By the draft's own estimate,
+    the target accepts the first j tokens and corrects token j to r with probability
+    prod(probs[:j]) * q."""
     ranked, reach = [], 1.0
-    for j, (p, (alt, q)) in enumerate(zip(probs, runner_up, strict=True)):
-        ranked.append((reach * q, start + j, alt))
+    for j, (p, alts) in enumerate(zip(probs, alternatives, strict=True)):
+        ranked += [(reach * q, start + j, alt) for alt, q in alts]
         reach *= p
     ranked.sort(key=lambda r: -r[0])
     return [(prefix, alt) for _, prefix, alt in ranked[:limit]]

@@ -19,7 +19,7 @@ from duolab.latency_profile import LatencyProfile
 from duolab.round_policy import RoundPolicy
 from duolab.trace import TRACE_COLUMNS
 
-# how often a rejected token's correction is the draft's runner-up there (the outcome chain that
+# how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that
 # was pre-drafted for it); duo measures it per generation as `outcome_hit_rate`
 OUTCOME_HIT = 0.4
 
@@ -75,7 +75,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
     `alpha`), and with `outcomes` the draft pre-drafts rejection outcomes in the time the target's
     forward leaves it (`budget=8, catch_up=0, outcomes=False` is the paper's schedule).
     A rejection at block position i is then caught with probability `outcome_hit` (how often the
-    target's correction is the draft's runner-up; measured by duo as `outcome_hit_rate`) when
+    target's correction was pre-drafted; measured by duo as `outcome_hit_rate`) when
     the time left covered at least i + 1 outcome chains (they are ranked, so the early positions,
     where rejections are likeliest, come first)."""
     events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,

@@ -38,10 +38,10 @@ def test_round_budget_fits_the_forward_and_the_acceptance():
 
 def test_outcomes_are_ranked_by_the_drafts_own_probabilities():
     probs = [0.9, 0.5, 0.8]
-    runner_up = [(5, 0.05), (6, 0.4), (7, 0.1)]
-    # scores: 1 * 0.05, 0.9 * 0.4 = 0.36, 0.9 * 0.5 * 0.1 = 0.045
-    assert rank_outcomes(probs, runner_up, start=10) == [(11, 6), (10, 5), (12, 7)]
-    assert rank_outcomes(probs, runner_up, start=10, limit=1) == [(11, 6)]
+    alternatives = [[(5, 0.05), (8, 0.03)], [(6, 0.4), (9, 0.1)], [(7, 0.1)]]
+    # scores: 1 * 0.05, 0.03; 0.9 * 0.4 = 0.36, 0.09; 0.9 * 0.5 * 0.1 = 0.045
+    assert rank_outcomes(probs, alternatives, start=10) == [(11, 6), (11, 9), (10, 5), (12, 7), (10, 8)]
+    assert rank_outcomes(probs, alternatives, start=10, limit=1) == [(11, 6)]
     assert rank_outcomes([], [], start=3) == []
 
 
