@@ -18,8 +18,9 @@ def runner_pair(request, toy_paths):
 
 def test_every_method_reports_the_pairs_draft_runner(runner_pair):
     prompt = "def load_pair(target"
-    seen = {m: generate(runner_pair, prompt, method=m, max_new_tokens=12).stats for m in
-            ("ar", "sps", "pld", "hf", "duo")}
+    fixed = {"duo": {"budget": 4, "catch_up": 2}}  # no per-round choices: no profile to measure
+    seen = {m: generate(runner_pair, prompt, method=m, max_new_tokens=12, **fixed.get(m, {})).stats
+            for m in ("ar", "sps", "pld", "hf", "duo")}
     assert {seen[m]["draft_runner"] for m in DRAFTING} == {runner_pair.draft_runner}
     assert seen["ar"]["draft_runner"] is None and seen["pld"]["draft_runner"] is None
     assert seen["hf"]["draft_runner"] == "transformers (hf assistant)"  # hf keeps its own assistant
@@ -45,7 +46,8 @@ def test_fast_target_runner_gives_ar_greedy_output(toy_paths, toy_pair):
     for prompt in ("def generate(pair", "class Pair:", "import torch"):
         ref = generate(toy_pair, prompt, max_new_tokens=24).token_ids
         for method in ("ar", "sps", "duo"):
-            g = generate(fast, prompt, method=method, max_new_tokens=24)
+            options = {"budget": 4, "catch_up": 2} if method == "duo" else {}
+            g = generate(fast, prompt, method=method, max_new_tokens=24, **options)
             assert g.token_ids == ref, (method, prompt)
             assert g.stats["target_runner"] == "fast"
     fast.close()
