@@ -46,7 +46,7 @@ def task_prompts(task: str, n: int | None = None) -> list[str]:
     return load_prompts(task, n)
 
 
-# Greedy identity on the default pair: 4 prompts per task keep `make test` under 10 minutes;
+# Greedy identity on the default pair: 3 prompts per task keep `make test` under 10 minutes;
 # DUOLAB_FULL_TESTS=1 checks 20 per task (the pre-release run, ~15 more minutes on 2 cores).
 IDENTITY_PROMPTS = 20 if os.environ.get("DUOLAB_FULL_TESTS", "") not in ("", "0") else 3
 
