@@ -43,6 +43,9 @@ class LatencyProfile:
     # unlike T_t(1) between forwards of other sizes) in the passes that time T_t(1); see
     # `check` for when the two may differ. None: use T_t(1)
     ar_step_ms: float | None = None
+    # a speculative round's bookkeeping outside the target's forward, sync and waits (commit,
+    # next-block choice, the draft request); 0 in profiles from before it was measured
+    round_overhead_ms: float = 0.0
     notes: dict = field(default_factory=dict)
 
     def target_ms(self, n: int) -> float:
@@ -65,6 +68,12 @@ class LatencyProfile:
     def draft_ms(self, n: int) -> float:
         """The worker's time to answer a request for n draft tokens."""
         return self.draft_overhead_ms + n * self.draft_ms_per_token
+
+    def without_overheads(self) -> LatencyProfile:
+        """This machine with free channel, sync, bookkeeping and request overhead: only T_t(n)
+        and t_d left (the simulator on it gives the best a schedule can do here)."""
+        return replace(self, channel_ms=0.0, sync_ms=0.0, draft_overhead_ms=0.0, round_overhead_ms=0.0,
+                       notes={**self.notes, "without_overheads": True})
 
     def check(self) -> list[str]:
         """Measurements of the same quantity that differ by more than 50%, one line each."""

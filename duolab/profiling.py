@@ -212,12 +212,16 @@ def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int =
     return _median(times)
 
 
-def measure_sync(pair: Pair) -> float:
-    """Median per-round sync time of a short duo generation (verify, sample, roll back)."""
+def measure_round_costs(pair: Pair) -> tuple[float, float]:
+    """(sync, round overhead) in ms, medians over the rounds of a short duo generation: the sync
+    (verify, sample, roll back) and the time between one round's last target event and the next
+    round's first (the decoder's own bookkeeping)."""
     # fixed options: the default (per-round choices) would need the profile being measured
     trace = generate(pair, "The", method="duo", max_new_tokens=48, budget=8, catch_up=0).trace
     sync = trace[trace["kind"] == "sync"]
-    return float(1000 * (sync["end_s"] - sync["start_s"]).median())
+    rounds = trace[trace["side"] == "target"].groupby("round")
+    gaps = (rounds["start_s"].min().shift(-1) - rounds["end_s"].max()).dropna()
+    return float(1000 * (sync["end_s"] - sync["start_s"]).median()), float(1000 * max(gaps.median(), 0.0))
 
 
 def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -249,6 +253,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
         curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
+    sync, round_overhead = measure_round_costs(pair)
     profile = LatencyProfile(
         machine=machine_name(),
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
@@ -256,7 +261,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
-        channel_ms=channel, sync_ms=measure_sync(pair), ar_step_ms=ar_step,
+        channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
         notes={"quick": quick, "torch": torch.__version__, "draft_runner": pair.draft_runner,
                "target_runner": pair.target_runner, **threads_note,
                "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},

@@ -9,6 +9,7 @@ from duolab.round_policy import (
     ideal_speedup,
     rank_outcomes,
     round_budget,
+    sps_ideal_speedup,
 )
 from duolab.simulate import simulate
 from tests.test_budget import synthetic
@@ -62,6 +63,29 @@ def test_ideal_speedup_has_known_answers():
     speedup, n = ideal_speedup(synthetic(**CPU_LIKE), alpha)
     p = synthetic(**CPU_LIKE)
     assert speedup == pytest.approx(expected_accepted(alpha, n) * p.target_ms(1) / p.target_ms(n + 1))
+
+
+def test_duo_ceiling_over_sps_is_the_draft_time_it_hides():
+    # free drafting: SpS's best is duo's never-empty best
+    free = synthetic(target_ms=10.0, slope=0.5, draft_ms=0.0)
+    assert sps_ideal_speedup(free, 0.7) == pytest.approx(ideal_speedup(free, 0.7))
+    # flat T_t, t_d = 1 ms, alpha = 1, cap 4: SpS commits 5 tokens in 4 + 10 ms, duo in 10 ms
+    flat = synthetic(target_ms=10.0, draft_ms=1.0)
+    assert sps_ideal_speedup(flat, 1.0, cap=4) == (pytest.approx(5 * 10 / 14), 4)
+    assert ideal_speedup(flat, 1.0, cap=4)[0] / sps_ideal_speedup(flat, 1.0, cap=4)[0] == pytest.approx(1.4)
+
+
+def test_simulated_rounds_pay_the_profiles_bookkeeping_and_not_without_overheads():
+    p = synthetic(**CPU_LIKE)
+    p.round_overhead_ms = 0.5
+    agreement = [i % 3 != 2 for i in range(200)]  # a replayed acceptance: same rounds either way
+    kw = dict(new_tokens=150, agreement=agreement)
+    sps = simulate(p, "sps", 0.7, 4, **kw).stats
+    sps_free = simulate(p.without_overheads(), "sps", 0.7, 4, **kw).stats
+    cut = p.sync_ms + p.round_overhead_ms  # SpS's only overheads per round
+    assert sps["wall_time_s"] - sps_free["wall_time_s"] == pytest.approx(sps["rounds"] * cut / 1000)
+    duo = simulate(p, "duo", 0.7, "auto", **kw).stats
+    assert simulate(p.without_overheads(), "duo", 0.7, "auto", **kw).stats["tokens_per_s"] > duo["tokens_per_s"]
 
 
 @pytest.mark.parametrize("regime", [GPU_LIKE, CPU_LIKE], ids=["gpu-like", "cpu-like"])
