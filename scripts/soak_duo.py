@@ -1,6 +1,7 @@
 """Soak test for the duo draft worker: many consecutive generations on one pair.
 
     python scripts/soak_duo.py --generations 500
+    python scripts/soak_duo.py --prompts-per-task 60 --generations 420   # every prompt once
 
 Reports the resident memory (RSS) of the calling process and of the worker after warm-up and at
 the end, checks every greedy output against AR, then checks that no worker outlives (a) an
@@ -66,9 +67,10 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--prompts-per-task", type=int, default=10, help="60: every prompt of every task")
     args = ap.parse_args()
 
-    prompts = [p for t in TASKS for p in load_prompts(t, 10)]
+    prompts = [p for t in TASKS for p in load_prompts(t, args.prompts_per_task)]
     pair = load_pair()
     reference = {}
     rows = []
