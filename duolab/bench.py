@@ -30,6 +30,8 @@ FAIR = ["ar", "sps:budget=2", "sps:budget=3", "sps:budget=4", "sps:budget=6", "s
 # on a second pair with draft_runner="transformers": SpS (budget 3) and duo (defaults) under the
 # labels SLOW_SPS and SLOW_DUO.
 SLOW_SPS, SLOW_DUO = "sps, transformers drafter", "duo, transformers drafter"
+# The paper's SpS baseline on a GPU host: the draft on the GPU too (labels "<GPU_DRAFT_SPS>:budget=N")
+GPU_DRAFT_SPS = "sps, draft on the GPU"
 
 
 def fair_methods(slow_pair: Pair | None = None, slow_sps_budget: int = 3) -> dict[str, dict]:
@@ -42,11 +44,14 @@ def fair_methods(slow_pair: Pair | None = None, slow_sps_budget: int = 3) -> dic
 
 
 def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per task: speedup and TTFT of each method, with SpS (fast drafter) at its best budget."""
+    """Per task: speedup and TTFT of each method, with SpS (the pair's draft runner) at its best
+    budget; SpS with the draft on the GPU (the paper's baseline), when it ran, at its best too."""
     tasks = summary[summary.task != "median"]
-    fast_sps = tasks[(tasks.method == "sps") & (tasks.label != SLOW_SPS)]
+    fast_sps = tasks[tasks.label.str.startswith("sps:budget=")]
     best = fast_sps.loc[fast_sps.groupby("task").tokens_per_s.idxmax()].assign(
         label=lambda d: "sps best γ (" + d.label.str.replace("sps:budget=", "γ=") + ")")
+    gpu_sps = tasks[tasks.label.str.startswith(GPU_DRAFT_SPS)]
+    gpu_best = gpu_sps.loc[gpu_sps.groupby("task").tokens_per_s.idxmax()] if len(gpu_sps) else None
     cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, SLOW_DUO: SLOW_DUO, "pld": "pld", "hf": "hf",
             "duo": "duo (default)", "duo:max_sequences=1": "duo single chain", PAPER_DUO: "duo paper schedule"}
     cols = {k: v for k, v in cols.items() if k in set(tasks.label)}
@@ -59,6 +64,12 @@ def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
             row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
         row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
         row["duo ttft / sps best"] = row["duo (default) ttft_ms"] / row["sps best γ ttft_ms"]
+        if gpu_best is not None:
+            g = gpu_best[gpu_best.task == task].iloc[0]
+            row[f"{GPU_DRAFT_SPS} best γ"] = int(g.label.rsplit("=", 1)[1])
+            row[f"{GPU_DRAFT_SPS} speedup"], row[f"{GPU_DRAFT_SPS} ttft_ms"] = g.speedup, g.ttft_ms
+            row[f"duo / {GPU_DRAFT_SPS}"] = row["duo (default) speedup"] / g.speedup
+            row[f"duo ttft / {GPU_DRAFT_SPS}"] = row["duo (default) ttft_ms"] / g.ttft_ms
         if SLOW_DUO in cols:
             row["duo / sps, transformers drafters"] = row[f"{SLOW_DUO} speedup"] / row[f"{SLOW_SPS} speedup"]
         rows.append(row)

@@ -297,10 +297,15 @@ def _saved_here(pair: Pair) -> LatencyProfile | None:
 
 def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
     """The pair's profile: one saved from this machine (see `_saved_here`), else measured on first
-    use; kept for the pair's lifetime."""
+    use; kept for the pair's lifetime. On an accelerator host the calling process's threads are
+    chosen either way (see `find_or_measure`)."""
     prof = pair.resources.get("latency_profile")
     if prof is None:
-        prof = _saved_here(pair) or profile_pair(pair, quick=quick)
+        prof = _saved_here(pair)
+        if prof is None:
+            prof = profile_pair(pair, quick=quick)
+        else:  # the caller's threads are this process's choice, not the saved file's
+            _caller_threads_note(pair)
         pair.resources["latency_profile"] = prof
     return prof
 

@@ -19,8 +19,10 @@ import argparse
 import time
 
 import pandas as pd
+import torch
 
 from duolab.bench import (
+    GPU_DRAFT_SPS,
     PAPER_DUO,
     fair_methods,
     fair_table,
@@ -32,16 +34,18 @@ from duolab.bench import (
 from duolab.budget import predicted_tokens_per_s
 from duolab.models import load_pair
 from duolab.paths import results_dir
-from duolab.profiling import measure_workload, profile_pair
+from duolab.profiling import cached_profile, measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
 from duolab.round_policy import ideal_speedup, sps_ideal_speedup
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
               "duo:max_sequences=1": {"budget": "auto", "catch_up": "auto", "outcomes": True},
               PAPER_DUO: {"budget": 8, "catch_up": 0, "outcomes": False}}
 
 
-def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path) -> pd.DataFrame:
+def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
+               profile_out=None) -> pd.DataFrame:
     """Per task: duo's round statistics (paper schedule vs default); the simulator's prediction
     for each duo schedule against what was measured; and how close duo gets to the best this
     machine allows. The simulator runs on a profile measured now, right after the round-robin,
@@ -52,7 +56,10 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
     (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
     so never-empty / sps ideal is the most duo could gain over SpS here."""
     profile = profile_pair(pair)
+    if profile_out:
+        profile.save(profile_out)
     free = profile.without_overheads()
+    labels = {k: v for k, v in DUO_LABELS.items() if k in set(summary.label)}
     rows = []
     for task in tasks:
         work = measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens)
@@ -61,7 +68,7 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
         sps_ideal, sps_n = sps_ideal_speedup(profile, work.alpha)
         row = {"task": task, "alpha": work.alpha, "never-empty speedup": never_empty, "never-empty n": best_n,
                "sps ideal speedup": sps_ideal, "sps ideal n": sps_n, "duo ceiling over sps": never_empty / sps_ideal}
-        for label, options in DUO_LABELS.items():
+        for label, options in labels.items():
             m = summary[(summary.task == task) & (summary.label == label)].iloc[0]
             hit = {"outcome_hit": m.outcome_hit_rate}
             predicted = predicted_tokens_per_s(profile, work, "duo", **hit, **options)
@@ -95,42 +102,65 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--slow-sps-budget", type=int, default=3, help="budget of the transformers-drafter SpS")
-    ap.add_argument("--name", default="methods", help="CSV stem under data/results/")
+    ap.add_argument("--name", default="methods", help="CSV stem under data/results/ (may name a subfolder: gpu/methods)")
     ap.add_argument("--target-device", default=None, help="default: cuda if available, else cpu")
+    ap.add_argument("--dtype", default=None, choices=list(DTYPES),
+                    help="the target's dtype (default: float32 on the CPU, float16 on a GPU)")
+    ap.add_argument("--gpu-draft-sps", type=int, nargs="*", default=[], metavar="BUDGET",
+                    help="also SpS with the draft on the target's GPU (the paper's baseline) at these budgets")
+    ap.add_argument("--profile-out", default=None, help="also save the profile measured after the run here")
     args = ap.parse_args()
 
     fair = args.methods is None
     t0 = time.time()
-    with load_pair(target_device=args.target_device) as pair:
+    load = {"target_device": args.target_device, "dtype": DTYPES[args.dtype] if args.dtype else None}
+    with load_pair(**load) as pair:
         print(pair)
-        slow = load_pair(target_device=args.target_device, draft_runner="transformers") if fair else None
+        # Before any method runs: on a GPU host this chooses the calling process's threads (every
+        # method then runs with them), and duo's policy never measures its profile mid-run.
+        prof = cached_profile(pair)
+        print(f"profile for duo's policy: {prof.machine}, measured {prof.notes.get('when')}, "
+              f"caller threads {prof.notes.get('caller_threads')}")
+        slow = load_pair(**load, draft_runner="transformers") if fair else None
         methods = fair_methods(slow, args.slow_sps_budget) if fair else parse_method_specs(args.methods)
+        if args.gpu_draft_sps and pair.target_device.type == "cpu":
+            raise ValueError("--gpu-draft-sps needs the target on a GPU (--target-device cuda)")
+        on_gpu = load_pair(**load, draft_device=pair.target_device) if args.gpu_draft_sps else None
+        for b in args.gpu_draft_sps:
+            methods[f"{GPU_DRAFT_SPS}:budget={b}"] = {"method": "sps", "budget": b, "pair": on_gpu}
         raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
                             args.repeats, {"temperature": args.temperature, "seed": 0})
-        if slow is not None:
-            slow.close()
+        for other in (slow, on_gpu):
+            if other is not None:
+                other.close()
         summary = summarize(raw)
+        if "sps" in summary.method.values:
+            sps_label = summary[summary.method == "sps"].label.iloc[0]
+            summary = relative_to(summary, sps_label)
         out = results_dir()
-        if fair:  # needs the pair: its profile and each task's greedy agreement
-            duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv")
-    if "sps" in summary.method.values:
-        sps_label = summary[summary.method == "sps"].label.iloc[0]
-        summary = relative_to(summary, sps_label)
-    raw.to_csv(out / f"{args.name}_raw.csv", index=False)
-    summary.to_csv(out / f"{args.name}_summary.csv", index=False)
+        (out / args.name).parent.mkdir(parents=True, exist_ok=True)  # --name may name a subfolder
+        raw.to_csv(out / f"{args.name}_raw.csv", index=False)
+        summary.to_csv(out / f"{args.name}_summary.csv", index=False)
+        print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
+        if "duo" in set(summary.label):  # needs the pair: its profile and each task's greedy agreement
+            duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
+                       args.profile_out)
+    print(f"{len(raw)} generations, {time.time() - t0:.0f} s in all; wrote {out}/{args.name}_*.csv")
 
+
+def print_tables(raw: pd.DataFrame, summary: pd.DataFrame, tasks, fair_path) -> None:
+    """Per-task tables of each metric; the fair table (written to fair_path) when ar, duo and an
+    SpS budget ran; whether every greedy output equals AR's."""
     pd.set_option("display.width", 250, "display.max_columns", 30, "display.precision", 3)
     for col in ["tokens_per_s", "speedup", "ttft_ms", "tau"]:
         print(f"\n{col}")
-        print(summary.pivot(index="task", columns="label", values=col)
-              .reindex(list(args.tasks) + ["median"]))
-    if fair:
+        print(summary.pivot(index="task", columns="label", values=col).reindex(list(tasks) + ["median"]))
+    if {"ar", "duo"} <= set(summary.label) and "sps" in set(summary.method):
         table = fair_table(summary)
-        table.to_csv(out / f"{args.name}_fair.csv", index=False)
+        table.to_csv(fair_path, index=False)
         print("\nfair baselines (speedup over AR, TTFT ms; duo uses 2 cores, every other method 1)")
         print(table.round(3).to_string(index=False))
-    print(f"\nall greedy outputs equal AR: {bool(raw.matches_ar.all())}")
-    print(f"{len(raw)} generations in {time.time() - t0:.0f} s; wrote {out}/{args.name}_*.csv")
+    print(f"\nall greedy outputs equal AR: {bool(raw.matches_ar.all())}", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from duolab.latency_profile import LatencyProfile  # noqa: E402
 from duolab.round_policy import ideal_speedup  # noqa: E402
 from duolab.simulate import OUTCOME_HIT, expected_throughput  # noqa: E402
 
-PROFILES = {"this CPU (2 cores)": "cpu-2core.json", "H100 host": "h100-host.json"}
+PROFILES = {"this CPU (2 cores)": "cpu-2core.json", "H100 host (shared run)": "h100-host.json",
+            "H100 host (fp32, measured 2026-11-27)": "h100-fp32.json"}
 ALPHAS = (0.5, 0.65, 0.8, 0.93)
 RUN = dict(new_tokens=96, prompt_tokens=128)
 

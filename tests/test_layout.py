@@ -100,3 +100,24 @@ def test_choose_caller_threads_times_each_count_and_keeps_the_fastest(toy_pair, 
             choose_caller_threads(toy_pair, candidates=[0])
     finally:
         toy_pair.layout = saved
+
+
+def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cores, monkeypatch):
+    # duo's policy takes a profile saved on this machine; the thread choice must still be made (it
+    # is this process's, not the file's), or every method runs at torch's default thread count
+    from duolab import profiling
+    cores(16)
+    saved = object()
+    monkeypatch.setattr(profiling, "_saved_here", lambda pair: saved)
+    monkeypatch.setattr(profiling, "profile_pair", lambda pair, quick=False: pytest.fail("measured again"))
+    chosen = []
+
+    def choose(pair):
+        pair.layout.target_threads = 4
+        chosen.append(pair)
+        return __import__("pandas").DataFrame({"threads": [4], "total_ms": [1.0]})
+    monkeypatch.setattr(profiling, "choose_caller_threads", choose)
+    gpu_pair = SimpleNamespace(target_device=CUDA, layout=default_layout(CUDA), resources={})
+    assert profiling.cached_profile(gpu_pair) is saved
+    assert chosen == [gpu_pair] and gpu_pair.layout.target_threads == 4
+    assert profiling.cached_profile(gpu_pair) is saved and len(chosen) == 1  # kept for the pair's life

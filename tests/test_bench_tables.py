@@ -1,0 +1,41 @@
+"""The fair table: SpS's best budget per task is chosen among the pair's-runner SpS labels only;
+the paper's GPU-draft SpS and the slow-drafter ablation never stand in for it."""
+
+import pandas as pd
+import pytest
+
+from duolab.bench import GPU_DRAFT_SPS, SLOW_SPS, fair_table
+
+
+def summary_of(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """{task: {label: speedup}} -> a summary with tokens/s proportional to the speedup."""
+    out = []
+    for task, speeds in rows.items():
+        for label, speedup in speeds.items():
+            method = label.split(":")[0] if not label.startswith(("sps,", GPU_DRAFT_SPS)) else "sps"
+            out.append({"task": task, "label": label, "method": method, "speedup": speedup,
+                        "tokens_per_s": 100 * speedup, "ttft_ms": 10 / speedup})
+    return pd.DataFrame(out)
+
+
+def test_fair_table_picks_the_best_fair_sps_and_reports_the_gpu_draft_baseline_apart():
+    summary = summary_of({
+        "qa": {"ar": 1.0, "sps:budget=2": 1.4, "sps:budget=4": 1.6, "duo": 1.2, SLOW_SPS: 2.5,
+               f"{GPU_DRAFT_SPS}:budget=2": 0.8, f"{GPU_DRAFT_SPS}:budget=4": 3.0},
+        "rag": {"ar": 1.0, "sps:budget=2": 1.5, "sps:budget=4": 1.1, "duo": 1.8, SLOW_SPS: 1.0,
+                f"{GPU_DRAFT_SPS}:budget=2": 0.9, f"{GPU_DRAFT_SPS}:budget=4": 0.6},
+    })
+    table = fair_table(summary).set_index("task")
+    assert table.loc["qa", "sps_best_budget"] == 4 and table.loc["rag", "sps_best_budget"] == 2
+    assert table.loc["qa", "sps best γ speedup"] == pytest.approx(1.6)
+    assert table.loc["qa", "duo / sps best"] == pytest.approx(1.2 / 1.6)
+    assert table.loc["rag", "duo / sps best"] == pytest.approx(1.8 / 1.5)
+    assert list(table[f"{GPU_DRAFT_SPS} best γ"].iloc[:2]) == [4, 2]
+    assert table.loc["rag", f"duo / {GPU_DRAFT_SPS}"] == pytest.approx(1.8 / 0.9)
+    assert table.loc["median", "duo / sps best"] == pytest.approx((1.2 / 1.6 + 1.8 / 1.5) / 2)
+
+
+def test_fair_table_without_a_gpu_run_has_no_gpu_columns():
+    table = fair_table(summary_of({"qa": {"ar": 1.0, "sps:budget=3": 1.3, "duo": 1.1}}))
+    assert not [c for c in table if GPU_DRAFT_SPS in c]
+    assert table.loc[0, "duo ttft / sps best"] == pytest.approx((10 / 1.1) / (10 / 1.3))
