@@ -73,3 +73,27 @@ def choose_budget(profile: LatencyProfile, workload: float | Workload, method: s
 def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
     """The paper's rule: the budget whose drafting time best matches the target's verification."""
     return min(budgets, key=lambda g: abs(profile.draft_ms(g) - profile.target_ms(g + 1)))
+
+
+SPS_BUDGETS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
+PAPER_SCHEDULE = {"budget": 8, "catch_up": 0, "outcomes": False}
+
+
+def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome_hit: float | None = None) -> dict:
+    """Simulated speedups over AR of SpS at its best budget, duo's defaults and the paper's schedule,
+    on `workload` (its greedy agreement replayed exactly, when it has one), with the profile as
+    measured and without overheads (`LatencyProfile.without_overheads`: perfect overlap, free
+    channel, sync and bookkeeping). Both methods get the same acceptance pattern and the same
+    idealization, so `duo / sps` at "free" is what duo's schedule can gain over SpS on this
+    machine at best; `outcome_hit`: the share of rejections duo's outcome chains catch."""
+    hit = {} if outcome_hit is None else {"outcome_hit": outcome_hit}
+    out = {}
+    for tag, p in (("measured", profile), ("free", profile.without_overheads())):
+        ar = predicted_tokens_per_s(p, workload, "ar", 1)
+        sps = {b: predicted_tokens_per_s(p, workload, "sps", b) for b in SPS_BUDGETS}
+        best = max(sps, key=sps.get)
+        duo = predicted_tokens_per_s(p, workload, "duo", "auto", **hit)
+        paper = predicted_tokens_per_s(p, workload, "duo", **PAPER_SCHEDULE)
+        out.update({f"sps best γ ({tag})": best, f"sps ({tag})": sps[best] / ar, f"duo ({tag})": duo / ar,
+                    f"paper schedule ({tag})": paper / ar, f"duo / sps ({tag})": duo / sps[best]})
+    return out

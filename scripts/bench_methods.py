@@ -31,7 +31,7 @@ from duolab.bench import (
     run_benchmark,
     summarize,
 )
-from duolab.budget import predicted_tokens_per_s
+from duolab.budget import predicted_tokens_per_s, schedule_bounds
 from duolab.models import load_pair
 from duolab.paths import results_dir
 from duolab.profiling import cached_profile, measure_workload, profile_pair
@@ -52,13 +52,13 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
     so that it sees the machine as the measurements did, with each task's greedy agreement
     (replayed exactly) and duo's measured outcome hit rate. The bounds, from T_t(n), alpha and t_d:
     `bound`: the simulator on that profile without overheads (perfect overlap; free channel,
-    sync and bookkeeping), duo's default schedule; `never-empty`: every round has a block
+    sync and bookkeeping), duo's default schedule, and SpS at its best budget the same way
+    (budget.schedule_bounds); `never-empty`: every round has a block
     (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
     so never-empty / sps ideal is the most duo could gain over SpS here."""
     profile = profile_pair(pair)
     if profile_out:
         profile.save(profile_out)
-    free = profile.without_overheads()
     labels = {k: v for k, v in DUO_LABELS.items() if k in set(summary.label)}
     rows = []
     for task in tasks:
@@ -76,8 +76,10 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
                         f"{label} hit_rate": m.outcome_hit_rate, f"{label} draft_idle": m.idle_fraction_draft,
                         f"{label} predicted/measured tokens/s": predicted / m.tokens_per_s,
                         f"{label} predicted/measured speedup": predicted / ar / m.speedup})
-            if label == "duo":
-                row["duo bound speedup"] = predicted_tokens_per_s(free, work, "duo", **hit, **options) / ar
+            if label == "duo":  # SpS and duo on the same replayed agreement, without overheads
+                bounds = schedule_bounds(profile, work, m.outcome_hit_rate)
+                row.update({"duo bound speedup": bounds["duo (free)"], "sps bound speedup": bounds["sps (free)"],
+                            "duo bound / sps bound": bounds["duo / sps (free)"]})
         row["duo / bound"] = row["duo speedup"] / row["duo bound speedup"]
         row["duo / never-empty"] = row["duo speedup"] / never_empty
         rows.append(row)

@@ -1,7 +1,10 @@
 """duo's per-round decisions (pure) and the simulator's model of the new schedules."""
 
+import random
+
 import pytest
 
+from duolab.budget import SPS_BUDGETS, Workload, predicted_tokens_per_s, schedule_bounds
 from duolab.round_policy import (
     RoundPolicy,
     catch_up_length,
@@ -104,3 +107,24 @@ def test_simulated_outcome_chains_and_catch_up_remove_empty_rounds(regime):
     for side in ("target", "draft"):  # outcome chains never overlap the draft's other work
         busy = trace[(trace.side == side) & (trace.kind != "wait")].sort_values("start_s")
         assert (busy.start_s.values[1:] >= busy.end_s.values[:-1] - 1e-12).all()
+
+
+def test_schedule_bounds_compare_sps_and_duo_on_the_same_acceptance():
+    rng = random.Random(0)
+    agreement = [rng.random() < 0.75 for _ in range(200)]  # one replayed acceptance for both methods
+    work = Workload(sum(agreement) / 200, [(64, 150)], 150, [agreement])
+    p = synthetic(**CPU_LIKE)
+    b = schedule_bounds(p, work, outcome_hit=0.25)
+    assert b["sps best γ (free)"] in SPS_BUDGETS
+    for tag in ("measured", "free"):
+        assert b[f"duo / sps ({tag})"] == pytest.approx(b[f"duo ({tag})"] / b[f"sps ({tag})"])
+    free = p.without_overheads()
+    ar = predicted_tokens_per_s(free, work, "ar", 1)
+    for g in SPS_BUDGETS:  # the reported SpS is its best budget, on the same replayed acceptance
+        assert predicted_tokens_per_s(free, work, "sps", g) / ar <= b["sps (free)"] + 1e-9
+    assert b["sps (free)"] >= b["sps (measured)"] and b["duo (free)"] > b["duo (measured)"]
+    # where drafting is nearly free there is nothing for duo to hide; where it costs a quarter of a
+    # flat target step, hiding it pays
+    cheap = schedule_bounds(synthetic(**{**CPU_LIKE, "draft_ms": 0.01}), work, 0.25)["duo / sps (free)"]
+    costly = schedule_bounds(synthetic(**{**GPU_LIKE, "draft_ms": 2.0}), work, 0.25)["duo / sps (free)"]
+    assert cheap < 1.05 and costly > 1.1
