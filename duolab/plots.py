@@ -184,6 +184,8 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
     from matplotlib.colors import TwoSlopeNorm
 
     alphas = sorted(table.alpha.unique())
+    schedule = table.schedule.iloc[0] if "schedule" in table else "default"
+    duo = "duo, paper schedule" if schedule == "paper" else "duo defaults"
     if axes is None:
         _, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 4.2), squeeze=False,
                                constrained_layout=True)
@@ -207,6 +209,6 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
         ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
         ax.set_xlabel("draft / target step  t_d / T_t(1)")
         ax.set_ylabel("verification slope  T_t(9) / T_t(1)")
-        ax.set_title(f"duo / SpS (each at its best budget), alpha = {a:.2f}", fontsize=9)
+        ax.set_title(f"{duo} / best SpS, alpha = {a:.2f}", fontsize=9)
     plt.colorbar(mesh, ax=list(axes), label="duo speedup over SpS")
     return axes

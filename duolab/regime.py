@@ -4,8 +4,10 @@ A regime is two numbers read off a latency profile:
   * cost ratio  t_d / T_t(1): one draft token against one target step;
   * verification slope  T_t(9) / T_t(1): how much a block of 8 drafts costs the target
     (1.0 = flat, as on a GPU; 1.5-2.5 on a CPU, where every token is compute).
-`regime_map` simulates duo and SpS (equal drafters: the same t_d, each at its own best budget)
-on synthetic profiles over a grid of both, and `regime_point` places a measured profile on it.
+`regime_map` simulates duo and SpS (equal drafters: the same t_d; SpS at its best budget) on
+synthetic profiles over a grid of both, and `regime_point` places a measured profile on it. duo
+runs one of SCHEDULES: its defaults (per-round budget and catch-up, outcome chains caught at
+simulate.OUTCOME_HIT) or the paper's (verify whatever was drafted, at its best fixed budget).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from duolab.latency_profile import LatencyProfile
 from duolab.simulate import expected_throughput
 
 SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12)
-DUO_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+DUO_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)  # the paper's schedule, at its best of these
+SCHEDULES = {"default": {}, "paper": {"catch_up": 0, "outcomes": False}}
 
 
 def regime_point(profile: LatencyProfile) -> tuple[float, float]:
@@ -49,24 +52,33 @@ def best_throughput(profile: LatencyProfile, method: str, alpha: float, budgets,
     return best, rates[best]
 
 
-def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96) -> dict:
-    """duo's and SpS's best simulated tokens/s on one profile, and their ratio."""
+def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96,
+                 schedule: str = "default") -> dict:
+    """SpS's best and duo's (`schedule`, see SCHEDULES) simulated tokens/s on one profile, and
+    their ratio. duo's defaults choose the budget per round ("auto")."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     kw = {"new_tokens": new_tokens}
     sps_b, sps = best_throughput(profile, "sps", alpha, SPS_BUDGETS, runs, **kw)
-    duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **kw)
+    if schedule == "paper":
+        duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **SCHEDULES["paper"], **kw)
+    else:
+        duo_b, duo = "auto", expected_throughput(profile, "duo", alpha, "auto", runs=runs, **kw)
     ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
     return {"sps_budget": sps_b, "duo_budget": duo_b, "sps_tokens_per_s": sps, "duo_tokens_per_s": duo,
             "sps_speedup": sps / ar, "duo_speedup": duo / ar, "duo_over_sps": duo / sps}
 
 
 def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8,
-               progress: bool = True) -> pd.DataFrame:
-    """One row per (alpha, cost ratio, slope) with `duo_over_sps` and each method's best budget."""
+               progress: bool = True, schedule: str = "default") -> pd.DataFrame:
+    """One row per (alpha, cost ratio, slope) with `duo_over_sps` and each method's budget."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     from tqdm.auto import tqdm
 
     grid = [(a, r, s) for a in alphas for r in cost_ratios for s in slopes]
     rows = []
     for a, r, s in tqdm(grid, desc="regime map", disable=not progress):
-        res = duo_over_sps(synthetic_profile(base, r, s), a, runs)
-        rows.append({"alpha": a, "cost_ratio": r, "slope": s, **res})
+        res = duo_over_sps(synthetic_profile(base, r, s), a, runs, schedule=schedule)
+        rows.append({"schedule": schedule, "alpha": a, "cost_ratio": r, "slope": s, **res})
     return pd.DataFrame(rows)

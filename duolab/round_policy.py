@@ -55,15 +55,19 @@ def draft_deadline_ms(profile: LatencyProfile, verify_tokens: int) -> float:
 
 
 def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap: int = MAX_BUDGET) -> int:
-    """Draft tokens for the next block while the target verifies `verify_tokens`: no more than fit
-    in that forward (more would make the target wait), than are likely to be reached
-    (alpha^n >= MIN_REACH), and of those the n with the most expected tokens per ms of the next
-    verification, expected_accepted(alpha, n) / T_t(n + 1)."""
-    fit = int((draft_deadline_ms(profile, verify_tokens) - profile.draft_overhead_ms)
-              / max(profile.draft_ms_per_token, 1e-6))
+    """Draft tokens for the next block while the target verifies `verify_tokens`: of the n likely
+    to be reached (alpha^n >= MIN_REACH), the one with the most expected tokens per ms of the next
+    verification, expected_accepted(alpha, n) / (T_t(n + 1) + wait). `wait` is how long the target
+    waits for a draft that does not fit in this forward: usually none is worth it, but where a draft
+    step costs a good part of a target step, one token more than fits can still pay."""
     reach = cap if alpha >= 1 else int(math.log(MIN_REACH) / math.log(max(alpha, 1e-6))) + 1
-    n_max = max(1, min(cap, fit, reach))
-    return max(range(1, n_max + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
+    ready = draft_deadline_ms(profile, verify_tokens)
+
+    def rate(n: int) -> float:
+        wait = max(0.0, profile.draft_ms(n) - ready)
+        return expected_accepted(alpha, n) / (profile.target_ms(n + 1) + wait)
+
+    return max(range(1, max(1, min(cap, reach)) + 1), key=rate)
 
 
 def rank_outcomes(probs: list[float], alternatives: list[list[tuple[int, float]]], start: int,

@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--target-device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--dtype", default=None, choices=list(DTYPES),
                     help="the target's dtype (default: float32 on the CPU, float16 on a GPU)")
+    ap.add_argument("--draft-runner", default="auto", choices=["auto", "fast", "transformers"],
+                    help="the pair's one draft runner, for every method that drafts")
     ap.add_argument("--gpu-draft-sps", type=int, nargs="*", default=[], metavar="BUDGET",
                     help="also SpS with the draft on the target's GPU (the paper's baseline) at these budgets")
     ap.add_argument("--profile-out", default=None, help="also save the profile measured after the run here")
@@ -116,7 +118,9 @@ def main() -> None:
     fair = args.methods is None
     t0 = time.time()
     load = {"target_device": args.target_device, "dtype": DTYPES[args.dtype] if args.dtype else None}
-    with load_pair(**load) as pair:
+    if fair and args.draft_runner != "auto":
+        raise ValueError("--draft-runner applies to a --methods list (the fair set has its own slow-drafter pair)")
+    with load_pair(**load, draft_runner=args.draft_runner) as pair:
         print(pair)
         # Before any method runs: on a GPU host this chooses the calling process's threads (every
         # method then runs with them), and duo's policy never measures its profile mid-run.

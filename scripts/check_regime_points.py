@@ -5,8 +5,8 @@
 
 For each configuration of the default pair on this machine (fast draft runner; transformers
 draft runner; fast target runner) it measures a LatencyProfile (saved to data/profiles/), the
-workload (greedy agreement per position on held-out prompts), predicts SpS's and duo's best
-budgets and their tokens/s by replaying that agreement in the simulator, then runs ar, sps and
+workload (greedy agreement per position on held-out prompts), predicts SpS's and duo's (the
+paper's schedule) best budgets and their tokens/s by replaying that agreement in the simulator, then runs ar, sps and
 duo at the predicted budgets round-robin and compares the measured duo/SpS ratio with the
 predicted one. Writes data/results/regime_checks.csv.
 """
@@ -24,7 +24,7 @@ from duolab.models import load_pair
 from duolab.paths import output_dir, results_dir
 from duolab.profiling import measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
-from duolab.regime import DUO_BUDGETS, SPS_BUDGETS, regime_point
+from duolab.regime import DUO_BUDGETS, SCHEDULES, SPS_BUDGETS, regime_point
 
 CONFIGS = {
     "cpu-2core": {},
@@ -41,11 +41,12 @@ def check(name: str, options: dict, prompts: int, repeats: int, new_tokens: int)
         texts = [p for t in TASKS for p in load_prompts(t, prompts)]
         workload = measure_workload(pair, texts, new_tokens)
         # each method's best budget from its own grid (the same grids the regime map uses)
-        best = {m: predict(profile, workload, (m,), budgets).sort_values("predicted_tokens_per_s").iloc[-1]
-                for m, budgets in (("sps", SPS_BUDGETS), ("duo", DUO_BUDGETS))}
+        # duo runs the paper's schedule, as in the regime map's "paper" panels
+        best = {m: predict(profile, workload, (m,), budgets, **opts).sort_values("predicted_tokens_per_s").iloc[-1]
+                for m, budgets, opts in (("sps", SPS_BUDGETS, {}), ("duo", DUO_BUDGETS, SCHEDULES["paper"]))}
         b_sps, b_duo = int(best["sps"].budget), int(best["duo"].budget)
         methods = {"ar": {"method": "ar"}, "sps": {"method": "sps", "budget": b_sps},
-                   "duo": {"method": "duo", "budget": b_duo}}
+                   "duo": {"method": "duo", "budget": b_duo, **SCHEDULES["paper"]}}
         raw = run_benchmark(pair, methods, TASKS, prompts, new_tokens, repeats, {"seed": 0}, progress=False)
     per_task = summarize(raw)
     per_task = per_task[per_task.task != "median"].pivot(index="task", columns="label", values="tokens_per_s")

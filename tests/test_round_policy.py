@@ -36,6 +36,10 @@ def test_round_budget_fits_the_forward_and_the_acceptance():
         assert 1 <= round_budget(flat, alpha, 1) <= 10  # 10 draft steps fit in one 10 ms forward
     assert round_budget(flat, 0.99, 1) == 10
     assert round_budget(flat, 0.3, 1) <= 3  # 0.3^3 < 0.05: a fourth token is rarely reached
+    # a costly draft (two steps fit in a forward): a third pays for its wait only when likely to pass
+    costly = synthetic(target_ms=10.0, draft_ms=4.0)
+    assert round_budget(costly, 0.9, 1) == 3  # 3.44 tokens in 10 + 2 ms beat 2.71 in 10 ms
+    assert round_budget(costly, 0.5, 1) == 2  # 1.875 in 12 ms lose to 1.75 in 10 ms
     steep = synthetic(target_ms=2.0, slope=1.0, draft_ms=0.1)  # verifying more costs more
     assert round_budget(steep, 0.6, 1) < round_budget(synthetic(target_ms=2.0, draft_ms=0.1), 0.6, 1)
 
