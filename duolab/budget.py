@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.latency_profile import LatencyProfile
+from duolab.round_policy import PAPER_SCHEDULE
 from duolab.simulate import expected_throughput
 
 BUDGETS = range(1, 33)
@@ -76,7 +77,6 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
 
 
 SPS_BUDGETS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
-PAPER_SCHEDULE = {"budget": 8, "catch_up": 0, "outcomes": False}
 
 
 def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome_hit: float | None = None) -> dict:

@@ -17,11 +17,12 @@ from dataclasses import replace
 import pandas as pd
 
 from duolab.latency_profile import LatencyProfile
+from duolab.round_policy import PAPER_SCHEDULE
 from duolab.simulate import expected_throughput
 
 SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12)
 DUO_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)  # the paper's schedule, at its best of these
-SCHEDULES = {"default": {}, "paper": {"catch_up": 0, "outcomes": False}}
+SCHEDULES = {"default": {}, "paper": {k: v for k, v in PAPER_SCHEDULE.items() if k != "budget"}}
 
 
 def regime_point(profile: LatencyProfile) -> tuple[float, float]:

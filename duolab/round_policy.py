@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from duolab.latency_profile import LatencyProfile
 
+# the paper's schedule in duo's options: verify whatever was drafted, budget 8, no catch-up chains,
+# no outcome chains
+PAPER_SCHEDULE = {"budget": 8, "catch_up": 0, "outcomes": False}
 MAX_BUDGET = 32
 MAX_CATCH_UP = 16
 MAX_OUTCOMES = 8

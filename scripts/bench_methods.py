@@ -32,16 +32,16 @@ from duolab.bench import (
     summarize,
 )
 from duolab.budget import predicted_tokens_per_s, schedule_bounds
-from duolab.models import load_pair
+from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
 from duolab.profiling import cached_profile, measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
-from duolab.round_policy import ideal_speedup, sps_ideal_speedup
+from duolab.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
               "duo:max_sequences=1": {"budget": "auto", "catch_up": "auto", "outcomes": True},
-              PAPER_DUO: {"budget": 8, "catch_up": 0, "outcomes": False}}
+              PAPER_DUO: PAPER_SCHEDULE}
 
 
 def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
@@ -120,6 +120,8 @@ def main() -> None:
     load = {"target_device": args.target_device, "dtype": DTYPES[args.dtype] if args.dtype else None}
     if fair and args.draft_runner != "auto":
         raise ValueError("--draft-runner applies to a --methods list (the fair set has its own slow-drafter pair)")
+    if args.gpu_draft_sps and resolve_device(args.target_device).type == "cpu":
+        raise ValueError("--gpu-draft-sps needs the target on a GPU (--target-device cuda)")
     with load_pair(**load, draft_runner=args.draft_runner) as pair:
         print(pair)
         # Before any method runs: on a GPU host this chooses the calling process's threads (every
@@ -129,8 +131,6 @@ def main() -> None:
               f"caller threads {prof.notes.get('caller_threads')}")
         slow = load_pair(**load, draft_runner="transformers") if fair else None
         methods = fair_methods(slow, args.slow_sps_budget) if fair else parse_method_specs(args.methods)
-        if args.gpu_draft_sps and pair.target_device.type == "cpu":
-            raise ValueError("--gpu-draft-sps needs the target on a GPU (--target-device cuda)")
         on_gpu = load_pair(**load, draft_device=pair.target_device) if args.gpu_draft_sps else None
         for b in args.gpu_draft_sps:
             methods[f"{GPU_DRAFT_SPS}:budget={b}"] = {"method": "sps", "budget": b, "pair": on_gpu}

@@ -6,9 +6,9 @@
 For each configuration of the default pair on this machine (fast draft runner; transformers
 draft runner; fast target runner) it measures a LatencyProfile (saved to data/profiles/), the
 workload (greedy agreement per position on held-out prompts), predicts SpS's and duo's (the
-paper's schedule) best budgets and their tokens/s by replaying that agreement in the simulator, then runs ar, sps and
-duo at the predicted budgets round-robin and compares the measured duo/SpS ratio with the
-predicted one. Writes data/results/regime_checks.csv.
+paper's schedule) best budgets and their tokens/s by replaying that agreement in the simulator,
+then runs ar, sps and duo at the predicted budgets round-robin and compares the measured duo/SpS
+ratio with the predicted one. Writes data/results/regime_checks.csv.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ process's CPU threads."""
 
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 
@@ -115,7 +116,7 @@ def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cor
     def choose(pair):
         pair.layout.target_threads = 4
         chosen.append(pair)
-        return __import__("pandas").DataFrame({"threads": [4], "total_ms": [1.0]})
+        return pd.DataFrame({"threads": [4], "total_ms": [1.0]})
     monkeypatch.setattr(profiling, "choose_caller_threads", choose)
     gpu_pair = SimpleNamespace(target_device=CUDA, layout=default_layout(CUDA), resources={})
     assert profiling.cached_profile(gpu_pair) is saved
