@@ -76,11 +76,9 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
     return min(budgets, key=lambda g: abs(profile.draft_ms(g) - profile.target_ms(g + 1)))
 
 
-SPS_BUDGETS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
-
 
 def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome_hit: float | None = None) -> dict:
-    """Simulated speedups over AR of SpS at its best budget, duo's defaults and the paper's schedule,
+    """Simulated speedups over AR of SpS at its best budget (of BUDGETS), duo's defaults and the paper's schedule,
     on `workload` (its greedy agreement replayed exactly, when it has one), with the profile as
     measured and without overheads (`LatencyProfile.without_overheads`: perfect overlap, free
     channel, sync and bookkeeping). Both methods get the same acceptance pattern and the same
@@ -90,7 +88,7 @@ def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome
     out = {}
     for tag, p in (("measured", profile), ("free", profile.without_overheads())):
         ar = predicted_tokens_per_s(p, workload, "ar", 1)
-        sps = {b: predicted_tokens_per_s(p, workload, "sps", b) for b in SPS_BUDGETS}
+        sps = {b: predicted_tokens_per_s(p, workload, "sps", b) for b in BUDGETS}
         best = max(sps, key=sps.get)
         duo = predicted_tokens_per_s(p, workload, "duo", "auto", **hit)
         paper = predicted_tokens_per_s(p, workload, "duo", **PAPER_SCHEDULE)

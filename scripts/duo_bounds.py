@@ -5,7 +5,7 @@
 
 Each task's greedy agreement (draft argmax == target argmax, per position of the target's own
 greedy continuation; measured here, in fp32) is replayed exactly by the simulator for SpS at its
-best budget, duo's defaults and the paper's schedule, on each profile as measured and without
+best budget (1-32), duo's defaults and the paper's schedule, on each profile as measured and without
 overheads (perfect overlap, free channel, sync and bookkeeping; budget.schedule_bounds). duo's
 outcome chains catch `--outcome-hit` of rejections (measured: 0.11-0.33), and 1.0 as the limit
 where every rejection that a chain was drafted for is caught. Writes data/results/duo_bounds.csv.

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from duolab.budget import SPS_BUDGETS, Workload, predicted_tokens_per_s, schedule_bounds
+from duolab.budget import BUDGETS, Workload, predicted_tokens_per_s, schedule_bounds
 from duolab.round_policy import (
     RoundPolicy,
     catch_up_length,
@@ -119,12 +119,12 @@ def test_schedule_bounds_compare_sps_and_duo_on_the_same_acceptance():
     work = Workload(sum(agreement) / 200, [(64, 150)], 150, [agreement])
     p = synthetic(**CPU_LIKE)
     b = schedule_bounds(p, work, outcome_hit=0.25)
-    assert b["sps best γ (free)"] in SPS_BUDGETS
+    assert b["sps best γ (free)"] in BUDGETS
     for tag in ("measured", "free"):
         assert b[f"duo / sps ({tag})"] == pytest.approx(b[f"duo ({tag})"] / b[f"sps ({tag})"])
     free = p.without_overheads()
     ar = predicted_tokens_per_s(free, work, "ar", 1)
-    for g in SPS_BUDGETS:  # the reported SpS is its best budget, on the same replayed acceptance
+    for g in BUDGETS:  # the reported SpS is its best budget, on the same replayed acceptance
         assert predicted_tokens_per_s(free, work, "sps", g) / ar <= b["sps (free)"] + 1e-9
     assert b["sps (free)"] >= b["sps (measured)"] and b["duo (free)"] > b["duo (measured)"]
     # where drafting is nearly free there is nothing for duo to hide; where it costs a quarter of a
