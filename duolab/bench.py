@@ -9,6 +9,7 @@ prompts; tau = new tokens / target forwards.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -98,13 +99,14 @@ def parse_method_specs(specs: list[str]) -> dict[str, dict]:
 
 def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: int = 5,
                   max_new_tokens: int = 128, repeats: int = 3, generate_options: dict | None = None,
-                  progress: bool = True) -> pd.DataFrame:
+                  progress: bool = True, after_task: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per (task, prompt, repeat, method label) with every stat in STAT_COLUMNS.
 
     `methods` maps a label to generate()'s keyword arguments (at least `method`), plus optionally
     `pair`: another Pair to run that label on (an ablation with other runners, same weights).
     Each label runs once before timing starts, so worker start-up and lazy allocations are not
-    measured.
+    measured. `after_task(task)` runs after each task's last prompt (outside the timed calls; the
+    benchmark script measures a profile there, so its simulator sees the machine as the run did).
     """
     if "ar" not in {o["method"] for o in methods.values()}:
         raise ValueError("methods must include an 'ar' entry: speedups are measured against it")
@@ -134,6 +136,8 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
                              **{c: g.stats.get(c) for c in STAT_COLUMNS}})
         for row in rows[-repeats * len(labels):]:
             row["matches_ar"] = row.pop("token_ids") == reference
+        if after_task is not None and (n + 1 == len(work) or work[n + 1][0] != task):
+            after_task(task)
     return pd.DataFrame(rows)
 
 

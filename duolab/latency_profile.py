@@ -98,6 +98,30 @@ class LatencyProfile:
         notes = {**self.notes, "corrected": [*self.notes.get("corrected", []), note]}
         return replace(self, ar_step_ms=used, notes=notes)
 
+    @classmethod
+    def median(cls, profiles: list[LatencyProfile]) -> LatencyProfile:
+        """Each quantity's median over profiles of one pair on one machine, measured at several
+        times (a benchmark's run profile: the machine's speed drifts 10-50% within minutes here,
+        so one profile taken after a run can describe a different machine than the run saw)."""
+        if not profiles:
+            raise ValueError("LatencyProfile.median needs at least one profile")
+        first = profiles[0]
+        if any((p.target, p.draft, p.target_device) != (first.target, first.draft, first.target_device)
+               for p in profiles):
+            raise ValueError("LatencyProfile.median: the profiles are of different pairs or devices")
+        sizes = min(len(p.target_forward_ms) for p in profiles)
+        lengths = set.intersection(*(set(p.prefill_ms) for p in profiles))
+        ar = [p.ar_step_ms for p in profiles if p.ar_step_ms is not None]
+        scalars = ("draft_ms_per_token", "draft_overhead_ms", "sps_draft_ms_per_token", "channel_ms",
+                   "sync_ms", "round_overhead_ms")
+        return replace(
+            first, target_forward_ms=[_middle([p.target_forward_ms[i] for p in profiles]) for i in range(sizes)],
+            prefill_ms={n: _middle([p.prefill_ms[n] for p in profiles]) for n in sorted(lengths)},
+            ar_step_ms=_middle(ar) if ar else None,
+            **{name: _middle([getattr(p, name) for p in profiles]) for name in scalars},
+            notes={**first.notes, "median_of": len(profiles),
+                   "when": f"{first.notes.get('when')} .. {profiles[-1].notes.get('when')}"})
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +133,13 @@ class LatencyProfile:
         data = json.loads(Path(path).read_text())
         data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
         return cls(**data)
+
+
+def _middle(xs: list[float]) -> float:
+    """The median (the mean of the two middle values for an even count)."""
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def _ratio(a: float, b: float) -> float:

@@ -32,6 +32,7 @@ from duolab.bench import (
     summarize,
 )
 from duolab.budget import predicted_tokens_per_s, schedule_bounds
+from duolab.latency_profile import LatencyProfile
 from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
 from duolab.profiling import cached_profile, measure_workload, profile_pair
@@ -45,18 +46,24 @@ DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
 
 
 def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
-               profile_out=None) -> pd.DataFrame:
+               profile_out=None, run_profiles=()) -> pd.DataFrame:
     """Per task: duo's round statistics (paper schedule vs default); the simulator's prediction
     for each duo schedule against what was measured; and how close duo gets to the best this
-    machine allows. The simulator runs on a profile measured now, right after the round-robin,
-    so that it sees the machine as the measurements did, with each task's greedy agreement
+    machine allows. The simulator runs on the run profile: each quantity's median over the quick
+    profiles measured after each task (`run_profiles`) and a full one measured now, so that it
+    sees the machine as the measurements did (its speed drifts within minutes), with each task's greedy agreement
     (replayed exactly) and duo's measured outcome hit rate. The bounds, from T_t(n), alpha and t_d:
     `bound`: the simulator on that profile without overheads (perfect overlap; free channel,
     sync and bookkeeping), duo's default schedule, and SpS at its best budget the same way
     (budget.schedule_bounds); `never-empty`: every round has a block
     (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
     so never-empty / sps ideal is the most duo could gain over SpS here."""
-    profile = profile_pair(pair)
+    profiles = [*run_profiles, profile_pair(pair)]
+    profile = LatencyProfile.median(profiles)
+    print(f"\nrun profile: median of {len(profiles)}; T_t(1) "
+          f"{min(p.target_ms(1) for p in profiles):.2f}-{max(p.target_ms(1) for p in profiles):.2f} ms, "
+          f"t_d {min(p.draft_ms_per_token for p in profiles):.3f}-{max(p.draft_ms_per_token for p in profiles):.3f}"
+          f" ms over the run; median {profile.target_ms(1):.2f} and {profile.draft_ms_per_token:.3f}")
     if profile_out:
         profile.save(profile_out)
     labels = {k: v for k, v in DUO_LABELS.items() if k in set(summary.label)}
@@ -112,7 +119,7 @@ def main() -> None:
                     help="the pair's one draft runner, for every method that drafts")
     ap.add_argument("--gpu-draft-sps", type=int, nargs="*", default=[], metavar="BUDGET",
                     help="also SpS with the draft on the target's GPU (the paper's baseline) at these budgets")
-    ap.add_argument("--profile-out", default=None, help="also save the profile measured after the run here")
+    ap.add_argument("--profile-out", default=None, help="also save the run profile (see duo_report) here")
     args = ap.parse_args()
 
     fair = args.methods is None
@@ -134,8 +141,14 @@ def main() -> None:
         on_gpu = load_pair(**load, draft_device=pair.target_device) if args.gpu_draft_sps else None
         for b in args.gpu_draft_sps:
             methods[f"{GPU_DRAFT_SPS}:budget={b}"] = {"method": "sps", "budget": b, "pair": on_gpu}
+        run_profiles = []  # for duo's report: the machine as the run saw it, once per task
+
+        def after_task(task: str) -> None:
+            if any(m["method"] == "duo" for m in methods.values()):
+                run_profiles.append(profile_pair(pair, quick=True))
+
         raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
-                            args.repeats, {"temperature": args.temperature, "seed": 0})
+                            args.repeats, {"temperature": args.temperature, "seed": 0}, after_task=after_task)
         for other in (slow, on_gpu):
             if other is not None:
                 other.close()
@@ -150,7 +163,7 @@ def main() -> None:
         print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
         if "duo" in set(summary.label):  # needs the pair: its profile and each task's greedy agreement
             duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
-                       args.profile_out)
+                       args.profile_out, run_profiles)
     print(f"{len(raw)} generations, {time.time() - t0:.0f} s in all; wrote {out}/{args.name}_*.csv")
 
 

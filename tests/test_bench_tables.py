@@ -1,10 +1,11 @@
-"""The fair table: SpS's best budget per task is chosen among the pair's-runner SpS labels only;
-the paper's GPU-draft SpS and the slow-drafter ablation never stand in for it."""
+"""The benchmark's tables. The fair table: SpS's best budget per task is chosen among the
+pair's-runner SpS labels only; the paper's GPU-draft SpS and the slow-drafter ablation never stand
+in for it. The round-robin calls its after-task hook (where the run profile is measured) once per task."""
 
 import pandas as pd
 import pytest
 
-from duolab.bench import GPU_DRAFT_SPS, SLOW_SPS, fair_table
+from duolab.bench import GPU_DRAFT_SPS, SLOW_SPS, fair_table, run_benchmark
 
 
 def summary_of(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
@@ -39,3 +40,12 @@ def test_fair_table_without_a_gpu_run_has_no_gpu_columns():
     table = fair_table(summary_of({"qa": {"ar": 1.0, "sps:budget=3": 1.3, "duo": 1.1}}))
     assert not [c for c in table if GPU_DRAFT_SPS in c]
     assert table.loc[0, "duo ttft / sps best"] == pytest.approx((10 / 1.1) / (10 / 1.3))
+
+
+def test_round_robin_calls_after_task_once_per_task_in_order(toy_pair):
+    seen = []
+    methods = {"ar": {"method": "ar"}, "sps:budget=2": {"method": "sps", "budget": 2}}
+    raw = run_benchmark(toy_pair, methods, ["qa", "rag"], n_prompts=2, max_new_tokens=3, repeats=2,
+                        progress=False, after_task=seen.append)
+    assert seen == ["qa", "rag"]
+    assert len(raw) == 2 * 2 * 2 * 2 and raw.matches_ar.all()

@@ -104,6 +104,22 @@ def test_profile_round_trips_through_json(tmp_path):
     assert q.target_ms(80) == pytest.approx(5.0 + 0.25 * 79)  # linear extrapolation
 
 
+def test_median_profile_takes_each_quantitys_median_and_refuses_other_pairs():
+    slow, fast, odd = synthetic(12.0, 0.5, 1.0), synthetic(8.0, 0.25, 0.5), synthetic(9.0, 1.0, 3.0)
+    odd.prefill_ms[64] = 1.0  # measured in one profile only: not in the median
+    m = LatencyProfile.median([slow, fast, odd])
+    assert m.target_ms(1) == 9.0 and m.target_ms(9) == 16.0  # per size: 16 (slow) of 10, 16, 17
+    assert m.draft_ms_per_token == 1.0 and sorted(m.prefill_ms) == [16, 512]
+    assert m.notes["median_of"] == 3
+    assert LatencyProfile.median([slow, fast]).target_ms(1) == 10.0  # even count: mean of the middle two
+    with pytest.raises(ValueError, match="at least one"):
+        LatencyProfile.median([])
+    other = synthetic()
+    other.draft = "another-draft"
+    with pytest.raises(ValueError, match="different pairs"):
+        LatencyProfile.median([slow, other])
+
+
 def test_simulate_rejects_bad_input():
     with pytest.raises(ValueError, match="alpha"):
         simulate(synthetic(), "sps", alpha=1.2)
