@@ -58,19 +58,43 @@ def draft_deadline_ms(profile: LatencyProfile, verify_tokens: int) -> float:
 
 
 def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap: int = MAX_BUDGET) -> int:
-    """Draft tokens for the next block while the target verifies `verify_tokens`: of the n likely
-    to be reached (alpha^n >= MIN_REACH), the one with the most expected tokens per ms of the next
-    verification, expected_accepted(alpha, n) / (T_t(n + 1) + wait). `wait` is how long the target
-    waits for a draft that does not fit in this forward: usually none is worth it, but where a draft
-    step costs a good part of a target step, one token more than fits can still pay."""
+    """Draft tokens for the next block while the target verifies `verify_tokens` (a block of
+    verify_tokens - 1 and the target's own next token). A tree of n tokens starts with a guess of
+    that next token, so it becomes a block of n - 1 -- and only when the block in verification
+    passes whole and the guess is right, probability about used = alpha^verify_tokens; otherwise
+    the next round starts with nothing (see `empty_round`). The n chosen, of those likely to be
+    reached (alpha^n >= MIN_REACH), has the most expected tokens per ms over this round's wait
+    for the draft and the next round:
+        (used * expected_accepted(alpha, n - 1) + (1 - used) * E_empty)
+        / (wait(n) + used * T_t(n) + (1 - used) * T_empty).
+    wait(n) is how long the target waits for a draft that does not fit in this forward: usually
+    none is worth it, but where a draft step costs a good part of a target step one token more than
+    fits can still pay. 0 -- draft nothing -- when the best n would keep the target waiting and a
+    round with nothing drafted commits more per ms: a draft so slow that one request outlasts the
+    forward would otherwise hold every round back to its pace. A draft that fits is never dropped."""
     reach = cap if alpha >= 1 else int(math.log(MIN_REACH) / math.log(max(alpha, 1e-6))) + 1
     ready = draft_deadline_ms(profile, verify_tokens)
+    used = alpha ** verify_tokens
+    e_empty, t_empty = empty_round(profile, alpha)
+
+    def wait(n: int) -> float:
+        return max(0.0, profile.draft_ms(n) - ready)
 
     def rate(n: int) -> float:
-        wait = max(0.0, profile.draft_ms(n) - ready)
-        return expected_accepted(alpha, n) / (profile.target_ms(n + 1) + wait)
+        tokens = used * expected_accepted(alpha, n - 1) + (1 - used) * e_empty
+        return tokens / (wait(n) + used * profile.target_ms(n) + (1 - used) * t_empty)
 
-    return max(range(1, max(1, min(cap, reach)) + 1), key=rate)
+    best = max(range(1, max(2, min(cap, reach)) + 1), key=rate)
+    return 0 if wait(best) > 0 and rate(best) < e_empty / t_empty else best
+
+
+def empty_round(profile: LatencyProfile, alpha: float) -> tuple[float, float]:
+    """(expected tokens, ms) of a round that has nothing drafted to verify: the empty block's one
+    token in T_t(1), or its catch-up chain when waiting for one pays (`catch_up_length`)."""
+    c = catch_up_length(profile, alpha)
+    if c == 0:
+        return 1.0, profile.target_ms(1)
+    return expected_accepted(alpha, c), profile.draft_ms(c) + profile.channel_ms + profile.target_ms(c + 1)
 
 
 def rank_outcomes(probs: list[float], alternatives: list[list[tuple[int, float]]], start: int,

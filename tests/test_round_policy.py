@@ -38,10 +38,29 @@ def test_round_budget_fits_the_forward_and_the_acceptance():
     assert round_budget(flat, 0.3, 1) <= 3  # 0.3^3 < 0.05: a fourth token is rarely reached
     # a costly draft (two steps fit in a forward): a third pays for its wait only when likely to pass
     costly = synthetic(target_ms=10.0, draft_ms=4.0)
-    assert round_budget(costly, 0.9, 1) == 3  # 3.44 tokens in 10 + 2 ms beat 2.71 in 10 ms
-    assert round_budget(costly, 0.5, 1) == 2  # 1.875 in 12 ms lose to 1.75 in 10 ms
+    assert round_budget(costly, 0.9, 1) == 3  # 2 ms of wait for a block of 2 instead of 1
+    assert round_budget(costly, 0.5, 1) == 2
     steep = synthetic(target_ms=2.0, slope=1.0, draft_ms=0.1)  # verifying more costs more
     assert round_budget(steep, 0.6, 1) < round_budget(synthetic(target_ms=2.0, draft_ms=0.1), 0.6, 1)
+
+
+def test_round_budget_drafts_the_guess_of_the_targets_token_plus_the_best_block():
+    # a tree's first token guesses the target's next token; the block verified next is the rest.
+    # With a cheap draft and near-certain use, that block is the best verify length on its own.
+    steep = synthetic(target_ms=2.0, slope=0.5, draft_ms=0.01)
+    for alpha in (0.9, 0.95, 0.99):
+        assert round_budget(steep, alpha, 1) == ideal_speedup(steep, alpha)[1] + 1
+
+
+def test_a_draft_slower_than_the_target_is_not_waited_for():
+    slow = synthetic(target_ms=5.0, draft_ms=8.0)  # one draft token outlasts a forward
+    for alpha in (0.5, 0.9):
+        assert round_budget(slow, alpha, 1) == 0
+        duo = simulate(slow, "duo", alpha, "auto", new_tokens=64).stats
+        ar = simulate(slow, "ar", alpha, new_tokens=64).stats
+        assert duo["tokens_per_s"] > 0.95 * ar["tokens_per_s"]  # waiting on it ran at 0.45x AR
+    # a draft that fits in the forward is never dropped, however low alpha
+    assert round_budget(synthetic(target_ms=10.0, slope=0.5, draft_ms=0.5), 0.05, 1) >= 1
 
 
 def test_outcomes_are_ranked_by_the_drafts_own_probabilities():
