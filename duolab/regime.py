@@ -55,17 +55,20 @@ def best_throughput(profile: LatencyProfile, method: str, alpha: float, budgets,
 
 def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_tokens: int = 96,
                  schedule: str = "default") -> dict:
-    """SpS's best and duo's (`schedule`, see SCHEDULES) simulated tokens/s on one profile, and
-    their ratio. duo's defaults choose the budget per round ("auto")."""
+    """SpS's best (budget 0: AR, where no budget beats it) and duo's (`schedule`, see SCHEDULES)
+    simulated tokens/s on one profile, and their ratio. duo's defaults choose the budget per
+    round ("auto")."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     kw = {"new_tokens": new_tokens}
+    ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
     sps_b, sps = best_throughput(profile, "sps", alpha, SPS_BUDGETS, runs, **kw)
+    if ar > sps:  # where no budget pays, SpS's best setting is not to draft (budget 0: AR), as duo's policy does
+        sps_b, sps = 0, ar
     if schedule == "paper":
         duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **SCHEDULES["paper"], **kw)
     else:
         duo_b, duo = "auto", expected_throughput(profile, "duo", alpha, "auto", runs=runs, **kw)
-    ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
     return {"sps_budget": sps_b, "duo_budget": duo_b, "sps_tokens_per_s": sps, "duo_tokens_per_s": duo,
             "sps_speedup": sps / ar, "duo_speedup": duo / ar, "duo_over_sps": duo / sps}
 
