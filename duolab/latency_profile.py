@@ -10,6 +10,7 @@ simulator (duolab.simulate) run on profiles alone.
 from __future__ import annotations
 
 import json
+import statistics
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -114,11 +115,12 @@ class LatencyProfile:
         ar = [p.ar_step_ms for p in profiles if p.ar_step_ms is not None]
         scalars = ("draft_ms_per_token", "draft_overhead_ms", "sps_draft_ms_per_token", "channel_ms",
                    "sync_ms", "round_overhead_ms")
+        curve = [statistics.median([p.target_forward_ms[i] for p in profiles]) for i in range(sizes)]
         return replace(
-            first, target_forward_ms=[_middle([p.target_forward_ms[i] for p in profiles]) for i in range(sizes)],
-            prefill_ms={n: _middle([p.prefill_ms[n] for p in profiles]) for n in sorted(lengths)},
-            ar_step_ms=_middle(ar) if ar else None,
-            **{name: _middle([getattr(p, name) for p in profiles]) for name in scalars},
+            first, target_forward_ms=curve,
+            prefill_ms={n: statistics.median([p.prefill_ms[n] for p in profiles]) for n in sorted(lengths)},
+            ar_step_ms=statistics.median(ar) if ar else None,
+            **{name: statistics.median([getattr(p, name) for p in profiles]) for name in scalars},
             notes={**first.notes, "median_of": len(profiles),
                    "when": f"{first.notes.get('when')} .. {profiles[-1].notes.get('when')}"})
 
@@ -133,13 +135,6 @@ class LatencyProfile:
         data = json.loads(Path(path).read_text())
         data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
         return cls(**data)
-
-
-def _middle(xs: list[float]) -> float:
-    """The median (the mean of the two middle values for an even count)."""
-    xs = sorted(xs)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def _ratio(a: float, b: float) -> float:
