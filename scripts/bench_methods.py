@@ -4,7 +4,7 @@
     python scripts/bench_methods.py --methods ar sps:budget=6 duo:budget=6,max_sequences=1
 
 Every method that runs the draft model drafts with the pair's one draft runner (the fast runner
-by default); SpS runs at each budget of {2, 3, 4, 6} and its best per task is reported. One
+by default); SpS runs at each budget of {1, 2, 3, 4, 6, 8, 12, 16} and its best per task is reported. One
 ablation keeps the slow drafter visible: "sps, transformers drafter" runs on a second pair with
 draft_runner="transformers" (same weights). hf keeps transformers' own assistant on purpose.
 duo uses two cores (target core + worker core); every other method uses one.
