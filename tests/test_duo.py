@@ -188,16 +188,19 @@ def test_worker_fault_mid_generation(toy_paths, mode):
     try:
         prompt = "class Model:\n    def forward(self, x):"
         ar = generate(pair, prompt, max_new_tokens=60).token_ids
-        generate(pair, prompt, method="duo", max_new_tokens=4)  # start the worker
+        # fixed budgets: every round asks the worker (the per-round budget may draft nothing when
+        # the toy draft's request outlasts the toy target's forward, and then no fault is reached)
+        fixed = {"budget": 4, "catch_up": 2}
+        generate(pair, prompt, method="duo", max_new_tokens=4, **fixed)  # start the worker
         worker = pair.resources["draft_worker"]
         worker.inject_fault(after_requests=3, mode=mode)
         start = time.perf_counter()
-        g = generate(pair, prompt, method="duo", max_new_tokens=60, worker_timeout_s=1.0)
+        g = generate(pair, prompt, method="duo", max_new_tokens=60, worker_timeout_s=1.0, **fixed)
         assert time.perf_counter() - start < 30
         assert g.stats["worker_failed"]
         assert g.token_ids == ar
         assert not _pids(worker.pid) or worker.proc.poll() is not None
-        g2 = generate(pair, prompt, method="duo", max_new_tokens=60)  # a fresh worker
+        g2 = generate(pair, prompt, method="duo", max_new_tokens=60, **fixed)  # a fresh worker
         assert not g2.stats["worker_failed"] and g2.token_ids == ar
         assert pair.resources["draft_worker"].pid != worker.pid
     finally:
