@@ -76,7 +76,6 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
     return min(budgets, key=lambda g: abs(profile.draft_ms(g) - profile.target_ms(g + 1)))
 
 
-
 def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome_hit: float | None = None) -> dict:
     """Simulated speedups over AR of SpS at its best budget (of BUDGETS), duo's defaults and the paper's schedule,
     on `workload` (its greedy agreement replayed exactly, when it has one), with the profile as

@@ -15,7 +15,7 @@ Pure: no models, no timing. duo.py and the simulator make the same decisions wit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from duolab.latency_profile import LatencyProfile
 
@@ -57,7 +57,8 @@ def draft_deadline_ms(profile: LatencyProfile, verify_tokens: int) -> float:
     return max(0.0, profile.target_ms(verify_tokens) - profile.channel_ms / 2)
 
 
-def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap: int = MAX_BUDGET) -> int:
+def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap: int = MAX_BUDGET,
+                 catch_up: int | None = None) -> int:
     """Draft tokens for the next block while the target verifies `verify_tokens` (a block of
     verify_tokens - 1 and the target's own next token). A tree of n tokens starts with a guess of
     that next token, so it becomes a block of n - 1 -- and only when the block in verification
@@ -71,11 +72,12 @@ def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap:
     none is worth it, but where a draft step costs a good part of a target step one token more than
     fits can still pay. 0 -- draft nothing -- when the best n would keep the target waiting and a
     round with nothing drafted commits more per ms: a draft so slow that one request outlasts the
-    forward would otherwise hold every round back to its pace. A draft that fits is never dropped."""
+    forward would otherwise hold every round back to its pace. A draft that fits is never dropped.
+    `catch_up`: catch_up_length(profile, alpha), when the caller has it already."""
     reach = cap if alpha >= 1 else int(math.log(MIN_REACH) / math.log(max(alpha, 1e-6))) + 1
     ready = draft_deadline_ms(profile, verify_tokens)
     used = alpha ** verify_tokens
-    e_empty, t_empty = empty_round(profile, alpha)
+    e_empty, t_empty = empty_round(profile, alpha, catch_up)
 
     def wait(n: int) -> float:
         return max(0.0, profile.draft_ms(n) - ready)
@@ -88,10 +90,11 @@ def round_budget(profile: LatencyProfile, alpha: float, verify_tokens: int, cap:
     return 0 if wait(best) > 0 and rate(best) < e_empty / t_empty else best
 
 
-def empty_round(profile: LatencyProfile, alpha: float) -> tuple[float, float]:
+def empty_round(profile: LatencyProfile, alpha: float, catch_up: int | None = None) -> tuple[float, float]:
     """(expected tokens, ms) of a round that has nothing drafted to verify: the empty block's one
-    token in T_t(1), or its catch-up chain when waiting for one pays (`catch_up_length`)."""
-    c = catch_up_length(profile, alpha)
+    token in T_t(1), or its catch-up chain when waiting for one pays (`catch_up_length`, unless
+    given as `catch_up`)."""
+    c = catch_up_length(profile, alpha) if catch_up is None else catch_up
     if c == 0:
         return 1.0, profile.target_ms(1)
     return expected_accepted(alpha, c), profile.draft_ms(c) + profile.channel_ms + profile.target_ms(c + 1)
@@ -127,6 +130,9 @@ class RoundPolicy:
     outcomes: bool = False
     checked: int = 0
     accepted: int = 0
+    # (alpha, catch_up_length at it): a round asks for it up to three times (budget, catch-up,
+    # outcome length), and it is on the path before every target forward
+    _catch_up_at: tuple[float, int] | None = field(default=None, repr=False, compare=False)
 
     def observe(self, checked: int, accepted: int) -> None:
         self.checked += checked
@@ -138,18 +144,26 @@ class RoundPolicy:
         a = (self.accepted + PRIOR_WEIGHT * self.prior_alpha) / (self.checked + PRIOR_WEIGHT)
         return min(max(a, 0.0), 0.99)
 
+    def _auto_catch_up(self) -> int:
+        alpha = self.alpha
+        if self._catch_up_at is None or self._catch_up_at[0] != alpha:
+            self._catch_up_at = (alpha, catch_up_length(self.profile, alpha))
+        return self._catch_up_at[1]
+
     def draft_budget(self, verify_tokens: int) -> int:
-        return self.budget if self.budget is not None else round_budget(self.profile, self.alpha, verify_tokens)
+        if self.budget is not None:
+            return self.budget
+        return round_budget(self.profile, self.alpha, verify_tokens, catch_up=self._auto_catch_up())
 
     def catch_up_tokens(self) -> int:
-        return self.catch_up if self.catch_up is not None else catch_up_length(self.profile, self.alpha)
+        return self.catch_up if self.catch_up is not None else self._auto_catch_up()
 
     def outcome_length(self) -> int:
         """Tokens of an outcome chain: the correction and a continuation as long as a catch-up
         (at least 2; with no profile, 4)."""
         if self.catch_up is None or self.catch_up > 0:
             return 1 + max(2, self.catch_up_tokens())
-        return 1 + (max(2, catch_up_length(self.profile, self.alpha)) if self.profile else 4)
+        return 1 + (max(2, self._auto_catch_up()) if self.profile else 4)
 
     def deadline_ms(self, verify_tokens: int) -> float:
         return draft_deadline_ms(self.profile, verify_tokens) if self.profile is not None else 0.0
