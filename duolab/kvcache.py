@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from transformers import DynamicCache
+
+
+def cache_kwargs(model: torch.nn.Module, cache: DynamicCache) -> dict:
+    """The keyword that hands `cache` to `model.forward`: `cache` (transformers 5.2x and later;
+    `past_key_values` is deprecated and goes in 5.40), `past_key_values` before. The cache is
+    updated in place either way."""
+    params = inspect.signature(model.forward).parameters
+    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
 
 
 class CachedModel:
@@ -27,8 +37,7 @@ class CachedModel:
         """Run the model over `ids` appended to the cached prefix; returns (len(ids), V) float32
         logits on the CPU (verification and sampling happen on the CPU, V is small)."""
         x = torch.tensor([ids], dtype=torch.long, device=self.device)
-        out = self.model(input_ids=x, past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+        out = self.model(input_ids=x, use_cache=True, **cache_kwargs(self.model, self.cache))
         self.length += len(ids)
         return out.logits[0].float().cpu()
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from duolab.artefacts import record
 from duolab.paths import REPO_DIR
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class LatencyProfile:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        record(path)
         return path
 
     @classmethod
@@ -164,14 +166,17 @@ def portable_source(source: str) -> str:
         return source
 
 
-def find_profile(pair: Pair, directory: str | Path) -> LatencyProfile | None:
+def find_profile(pair: Pair, directory: str | Path, fingerprint: dict | None = None) -> LatencyProfile | None:
     """A saved profile of this pair on this kind of device from `directory` (the device must
-    match exactly: a profile measured with the target on "cuda" is never used for a CPU run)."""
+    match exactly: a profile measured with the target on "cuda" is never used for a CPU run);
+    with `fingerprint`, only one measured on a machine of that fingerprint
+    (duolab.artefacts.machine_fingerprint)."""
     for path in sorted(Path(directory).glob("*.json")):
         prof = LatencyProfile.load(path)
         runners = (prof.notes.get("draft_runner", "fast"), prof.notes.get("target_runner", "transformers"))
         if (prof.target, prof.draft, prof.target_device) == (
                 portable_source(pair.target_source), portable_source(pair.draft_source),
-                str(pair.target_device)) and runners == (pair.draft_runner, pair.target_runner):
+                str(pair.target_device)) and runners == (pair.draft_runner, pair.target_runner) and (
+                fingerprint is None or prof.notes.get("fingerprint") == fingerprint):
             return prof
     return None

@@ -21,7 +21,7 @@ def quick_mode() -> bool:
     return os.environ.get("DUOLAB_QUICK", "") not in ("", "0")
 
 
-def _output_root() -> Path | None:
+def output_root() -> Path | None:
     """None for the repository; a per-process temporary folder in quick mode."""
     global _QUICK_DIR
     if not quick_mode():
@@ -38,7 +38,7 @@ def output_dir(kind: str) -> Path:
               "profiles": DATA_DIR / "profiles"}
     if kind not in places:
         raise ValueError(f"kind must be one of {sorted(places)}, got {kind!r}")
-    root = _output_root()
+    root = output_root()
     d = root / kind if root else places[kind]
     d.mkdir(parents=True, exist_ok=True)
     return d

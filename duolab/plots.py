@@ -10,12 +10,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from duolab.artefacts import record
 from duolab.paths import figures_dir
 
 
 def save_figure(fig: plt.Figure, name: str) -> None:
     """Save `fig` as figures/<name>.png and .svg (a temp folder in quick mode). Returns None, so a
-    notebook cell ending in it prints nothing; the files are `figure_paths(name)`."""
+    notebook cell ending in it prints nothing; the files are `figure_paths(name)`, entered in the
+    artefact manifest (duolab.artefacts)."""
     if not name or "/" in name or name.endswith((".png", ".svg")):
         raise ValueError(f"figure name must be a bare stem like 'timeline', got {name!r}")
     # A fixed hash salt and no date keep a regenerated SVG byte-identical when nothing changed.
@@ -23,6 +25,7 @@ def save_figure(fig: plt.Figure, name: str) -> None:
         for p in figure_paths(name):
             fig.savefig(p, dpi=150, bbox_inches="tight",
                         metadata={"Date": None} if p.suffix == ".svg" else None)
+    record(*figure_paths(name))
 
 
 def figure_paths(name: str) -> list[Path]:

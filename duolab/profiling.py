@@ -15,7 +15,6 @@ some prompts); `workload_estimate` keeps one per pair for duo's per-round choice
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from duolab.artefacts import describe_machine, machine_fingerprint
 from duolab.budget import Workload
 from duolab.drafting import ChainDrafter
 from duolab.generation import generate
@@ -262,7 +262,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
         channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
-        notes={"quick": quick, "torch": torch.__version__, "draft_runner": pair.draft_runner,
+        notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
                "target_runner": pair.target_runner, **threads_note,
                "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )
@@ -270,10 +270,11 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
 
 
 def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:
-    """A saved profile of this pair on this kind of device from `directory`, else a new one.
+    """A saved profile of this pair measured on this machine (same fingerprint) from `directory`,
+    else a new one.
     On an accelerator host the calling process's threads are still chosen here, by measurement
     on this machine (seconds), unless already set: a saved profile may come from another host."""
-    prof = find_profile(pair, directory)
+    prof = find_profile(pair, directory, machine_fingerprint())
     if prof is None:
         return profile_pair(pair, quick=quick)
     _caller_threads_note(pair)
@@ -281,17 +282,19 @@ def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> L
 
 
 def machine_name() -> str:
-    return f"{platform.node()} {platform.processor() or platform.machine()}"
+    """This machine in words (the profile's `machine`); `notes["fingerprint"]` is what is matched."""
+    return describe_machine()
 
 
 def _saved_here(pair: Pair) -> LatencyProfile | None:
-    """A profile in data/profiles of this pair measured on this machine, with this layout and this
-    torch (a saved profile from anywhere else is never taken for this machine's latencies)."""
-    prof = find_profile(pair, DATA_DIR / "profiles")
+    """A profile in data/profiles of this pair measured on this machine (the same fingerprint: CPU
+    model, cores, GPU, torch) with this layout (a saved profile from anywhere else is never taken
+    for this machine's latencies)."""
+    prof = find_profile(pair, DATA_DIR / "profiles", machine_fingerprint())
     if prof is None or pair.layout is None:
         return None
-    same = (prof.machine, prof.notes.get("layout"), prof.notes.get("torch")) == (
-        machine_name(), str(pair.layout), torch.__version__)
+    same = (prof.notes.get("fingerprint"), prof.notes.get("layout")) == (
+        machine_fingerprint(), str(pair.layout))
     return prof if same else None
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from duolab.artefacts import save_table
 from duolab.bench import run_benchmark, summarize
 from duolab.budget import choose_budget, equal_time_budget, predict
 from duolab.latency_profile import LatencyProfile
@@ -87,8 +88,8 @@ def main() -> None:
     preds, choices = pd.DataFrame(pred_rows), pd.DataFrame(choice_rows)
     ar = preds[preds.method == "ar"].set_index("task").error
     preds["error_ar_calibrated"] = (1 + preds.error) / (1 + preds.task.map(ar)) - 1
-    preds.to_csv(results_dir() / "budget_prediction.csv", index=False)
-    choices.to_csv(results_dir() / "budget_choice.csv", index=False)
+    save_table(preds, results_dir() / "budget_prediction.csv")
+    save_table(choices, results_dir() / "budget_choice.csv")
     pd.set_option("display.width", 200)
     print("\npredicted vs measured tokens/s")
     print(preds.to_string(index=False, float_format="%.3f"))

@@ -16,6 +16,7 @@ import time
 import pandas as pd
 import torch
 
+from duolab.artefacts import save_table
 from duolab.models import DEFAULT_DRAFT
 from duolab.paths import results_dir
 from duolab.runtime import default_layout
@@ -63,7 +64,7 @@ def main() -> None:
     rows.append({"channel": "multiprocessing.Pipe, torch tensor",
                  "round_trip_ms": 1000 * _pipe_round_trip(torch.tensor(tokens), core)})
     table = pd.DataFrame(rows)
-    table.to_csv(results_dir() / "channel.csv", index=False)
+    save_table(table, results_dir() / "channel.csv")
     print(table.to_string(index=False, float_format="%.3f"))
 
 

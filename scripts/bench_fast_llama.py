@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaF
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from duolab.fast_llama import FastLlama  # noqa: E402
+from duolab.kvcache import cache_kwargs  # noqa: E402
 
 
 def load(path: Path):
@@ -47,10 +48,11 @@ def per_token(start: tuple[float, float], n: int) -> tuple[float, float]:
 @torch.inference_mode()
 def time_hf(model, prompt: list[int], steps: list[int]) -> tuple[float, float]:
     cache = DynamicCache()
-    model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+    kw = cache_kwargs(model, cache)  # the cache is updated in place
+    model(input_ids=torch.tensor([prompt]), use_cache=True, **kw)
     start = clocks()
     for tok in steps:
-        cache = model(input_ids=torch.tensor([[tok]]), past_key_values=cache, use_cache=True).past_key_values
+        model(input_ids=torch.tensor([[tok]]), use_cache=True, **kw)
     return per_token(start, len(steps))
 
 

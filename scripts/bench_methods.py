@@ -21,6 +21,7 @@ import time
 import pandas as pd
 import torch
 
+from duolab.artefacts import save_table
 from duolab.bench import (
     GPU_DRAFT_SPS,
     PAPER_DUO,
@@ -91,7 +92,7 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
         row["duo / never-empty"] = row["duo speedup"] / never_empty
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.to_csv(path, index=False)
+    save_table(table, path)
     print("\nduo per task: empty-start fraction (paper schedule -> default), outcome hit rate, draft idle,"
           " bounds, simulator predicted / measured")
     print(table.round(3).T.to_string(header=False))
@@ -158,8 +159,8 @@ def main() -> None:
             summary = relative_to(summary, sps_label)
         out = results_dir()
         (out / args.name).parent.mkdir(parents=True, exist_ok=True)  # --name may name a subfolder
-        raw.to_csv(out / f"{args.name}_raw.csv", index=False)
-        summary.to_csv(out / f"{args.name}_summary.csv", index=False)
+        save_table(raw, out / f"{args.name}_raw.csv")
+        save_table(summary, out / f"{args.name}_summary.csv")
         print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
         if "duo" in set(summary.label):  # needs the pair: its profile and each task's greedy agreement
             duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
@@ -176,7 +177,7 @@ def print_tables(raw: pd.DataFrame, summary: pd.DataFrame, tasks, fair_path) -> 
         print(summary.pivot(index="task", columns="label", values=col).reindex(list(tasks) + ["median"]))
     if {"ar", "duo"} <= set(summary.label) and "sps" in set(summary.method):
         table = fair_table(summary)
-        table.to_csv(fair_path, index=False)
+        save_table(table, fair_path)
         print("\nfair baselines (speedup over AR, TTFT ms; duo uses 2 cores, every other method 1)")
         print(table.round(3).to_string(index=False))
     print(f"\nall greedy outputs equal AR: {bool(raw.matches_ar.all())}", flush=True)

@@ -18,6 +18,7 @@ import statistics
 
 import pandas as pd
 
+from duolab.artefacts import save_table
 from duolab.bench import run_benchmark, summarize
 from duolab.budget import predict
 from duolab.models import load_pair
@@ -70,7 +71,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = [check(n, CONFIGS[n], args.prompts, args.repeats, args.max_new_tokens) for n in args.configs]
     table = pd.DataFrame(rows)
-    table.to_csv(results_dir() / "regime_checks.csv", index=False)
+    save_table(table, results_dir() / "regime_checks.csv")
     pd.set_option("display.width", 200, "display.max_columns", 20, "display.precision", 3)
     print(table.to_string(index=False))
     print(f"within 15%: {int((table.error.abs() <= 0.15).sum())} of {len(table)}")

@@ -17,6 +17,7 @@ import argparse
 
 import pandas as pd
 
+from duolab.artefacts import save_table
 from duolab.budget import predicted_tokens_per_s, schedule_bounds
 from duolab.latency_profile import LatencyProfile
 from duolab.models import load_pair
@@ -51,7 +52,7 @@ def main() -> None:
                     caught / predicted_tokens_per_s(free, work, "ar", 1) / row["sps (free)"])
                 rows.append(row)
     table = pd.DataFrame(rows)
-    table.to_csv(results_dir() / "duo_bounds.csv", index=False)
+    save_table(table, results_dir() / "duo_bounds.csv")
     pd.set_option("display.width", 250, "display.max_columns", 30)
     cols = ["task", "alpha", "sps best γ (free)", "sps (free)", "duo (free)", "duo / sps (free)",
             "duo / sps (free, every chain caught)", "sps (measured)", "duo (measured)", "duo / sps (measured)"]

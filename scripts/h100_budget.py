@@ -2,15 +2,16 @@
 it is from the simulated best, and the simulator's speedups against the measured ones.
 
     python scripts/h100_budget.py                   # tables from the files below (no models, seconds)
-    python scripts/h100_budget.py --import-shared   # rebuild data/profiles/h100-host.json from
+    python scripts/h100_budget.py --import-shared   # rebuild data/earlier_pairs/stage2-target-h100/h100-host.json from
                                                     # ../shared/measurements/h100-default-pair.json
     python scripts/h100_budget.py --measure-workload --target DIR --draft DIR   # re-measure agreement
 
-Inputs: data/profiles/h100-host.json (the H100 latency profile; its notes carry the measured runs)
-and data/results/h100_workload.csv (per prompt of the H100 run -- 2 per task, 96 new tokens,
+Inputs: data/earlier_pairs/stage2-target-h100/h100-host.json (the H100 latency profile; its notes carry the measured runs)
+and data/earlier_pairs/stage2-target-h100/h100_workload.csv (per prompt of the H100 run -- 2 per task, 96 new tokens,
 greedy -- whether the draft's greedy token equals the target's at each new position, measured on
 the CPU in fp32 with the pair the H100 run used, so the simulator replays acceptance exactly).
-Writes data/results/h100_budget.csv and data/results/h100_sim_vs_measured.csv.
+Writes h100_budget.csv and h100_sim_vs_measured.csv beside them: all of it is the previous default
+pair's (the folder's README says so).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
 from duolab.budget import Workload, choose_budget, equal_time_budget, predict
 from duolab.latency_profile import LatencyProfile
-from duolab.paths import DATA_DIR, REPO_DIR, results_dir
+from duolab.paths import DATA_DIR, REPO_DIR
 from duolab.prompts import TASKS
 from duolab.simulate import simulate
 
 SHARED = REPO_DIR.parent / "shared" / "measurements" / "h100-default-pair.json"
-PROFILE = DATA_DIR / "profiles" / "h100-host.json"
-WORKLOAD = DATA_DIR / "results" / "h100_workload.csv"
+HERE = EARLIER_PAIRS_DIR / "stage2-target-h100"  # the previous pair's H100 record
+PROFILE = HERE / "h100-host.json"
+WORKLOAD = HERE / "h100_workload.csv"
 RUN_PROMPTS, RUN_NEW_TOKENS = 2, 96  # the H100 run's workload
 AUTO_NEW_TOKENS = 128  # auto_budget's workload: the first prompt of each task, 128 new tokens
 ALPHAS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
@@ -106,7 +109,7 @@ def measure_workload_csv(target: str, draft: str, path: Path) -> None:
             for i, ((p, n), agree) in enumerate(zip(w.shapes, w.agreement, strict=True)):
                 rows.append({"task": task, "prompt_index": i, "prompt_tokens": p, "new_tokens": n,
                              "agreement": "".join("1" if a else "0" for a in agree)})
-    pd.DataFrame(rows).to_csv(path, index=False)
+    save_table(pd.DataFrame(rows), path)
 
 
 def as_workload(prompts: list[dict], max_new_tokens: int) -> Workload:
@@ -219,7 +222,7 @@ def main() -> None:
     pd.set_option("display.width", 200, "display.max_rows", 100)
 
     choice = budget_choice(profile, workload)
-    choice.to_csv(results_dir() / "h100_budget.csv", index=False)
+    save_table(choice, HERE / "h100_budget.csv")
     print(f"budget choice on the H100 profile (T_t(1) {profile.target_ms(1):.2f} ms, T_t(64) "
           f"{profile.target_ms(64):.2f} ms; worker draft {profile.draft_ms_per_token:.3f} ms/token "
           f"+ {profile.draft_overhead_ms:.2f} ms/request; auto's workload alpha "
@@ -229,7 +232,7 @@ def main() -> None:
     print("worst chosen/best per method:", worst.round(3).to_dict())
 
     table = sim_vs_measured(profile, workload, auto)
-    table.to_csv(results_dir() / "h100_sim_vs_measured.csv", index=False)
+    save_table(table, HERE / "h100_sim_vs_measured.csv")
     print(f"\nsimulated vs measured speedup over AR (duo_auto simulated at auto's pick, budget {auto})")
     wide = table.pivot(index="label", columns="run", values="measured_speedup")
     sims = table.drop_duplicates("label").set_index("label")

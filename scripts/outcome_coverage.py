@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from duolab import generate
+from duolab.artefacts import save_table
 from duolab.drafting import ALTERNATIVES
 from duolab.models import load_pair
 from duolab.paths import results_dir
@@ -56,7 +57,7 @@ def main() -> None:
         table = pd.DataFrame([{"task": task, **coverage(pair, load_prompts(task, args.prompts), args.max_new_tokens)}
                               for task in TASKS])
     path = results_dir() / "outcome_coverage.csv"
-    table.to_csv(path, index=False)
+    save_table(table, path)
     print(f"share of rejections whose correction is in the draft's top k (duo drafts top {1 + ALTERNATIVES})")
     print(table.round(3).to_string(index=False))
     print(f"wrote {path}")

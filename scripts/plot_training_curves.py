@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from duolab.artefacts import save_table  # noqa: E402
 from duolab.plots import legend_outside, save_figure  # noqa: E402
 from recipe import training  # noqa: E402
 
@@ -52,7 +53,7 @@ def load_logs(build: Path) -> pd.DataFrame:
 
 def main() -> None:
     logs = load_logs(ROOT / "build")
-    logs.to_csv(ROOT / "data" / "results" / "training_curves.csv", index=False)
+    save_table(logs, ROOT / "data" / "results" / "training_curves.csv")
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for run, g in logs.groupby("run", sort=False):
         line, = ax.plot(g.tokens / 1e6, g.loss, lw=1, label=f"{run} (train)")

@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import DynamicCache
+
+from duolab.kvcache import cache_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -45,15 +48,16 @@ def prompts(task: str, n: int) -> list[dict]:
 
 @torch.no_grad()
 def greedy(model, ids: list[int], n: int, eos: int, timings: list | None = None) -> list[int]:
-    out = model(input_ids=torch.tensor([ids]), use_cache=True)
-    past, nxt, toks = out.past_key_values, int(out.logits[0, -1].argmax()), []
+    kw = cache_kwargs(model, DynamicCache())  # the cache is updated in place
+    out = model(input_ids=torch.tensor([ids]), use_cache=True, **kw)
+    nxt, toks = int(out.logits[0, -1].argmax()), []
     for _ in range(n):
         toks.append(nxt)
         if nxt == eos and timings is None:
             break
         t = time.perf_counter()
-        out = model(input_ids=torch.tensor([[nxt]]), past_key_values=past, use_cache=True)
-        past, nxt = out.past_key_values, int(out.logits[0, -1].argmax())
+        out = model(input_ids=torch.tensor([[nxt]]), use_cache=True, **kw)
+        nxt = int(out.logits[0, -1].argmax())
         if timings is not None:
             timings.append(time.perf_counter() - t)
     return toks

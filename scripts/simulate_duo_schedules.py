@@ -3,7 +3,8 @@
     python scripts/simulate_duo_schedules.py
 
 For each profile in data/profiles (cpu-2core.json: this 2-core machine, transformers target and
-fast draft runner; h100-host.json: the H100 run of ../shared/measurements) and a few acceptance
+fast draft runner; h100-host.json: the previous pair's H100 run of ../shared/measurements, in
+data/earlier_pairs/stage2-target-h100/) and a few acceptance
 rates, the simulated speedup over AR of: SpS at its best budget (same draft speed), duo with the
 paper's schedule at its best budget, duo with its defaults (per-round budget and catch-up, outcome
 chains caught at `OUTCOME_HIT`), and the best any schedule could do (round_policy.ideal_speedup).
@@ -11,21 +12,18 @@ Writes data/results/duo_schedules_simulated.csv.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
+from duolab.budget import BUDGETS
+from duolab.latency_profile import LatencyProfile
+from duolab.paths import DATA_DIR, results_dir
+from duolab.round_policy import ideal_speedup
+from duolab.simulate import OUTCOME_HIT, expected_throughput
 
-import pandas as pd  # noqa: E402
-
-from duolab.budget import BUDGETS  # noqa: E402
-from duolab.latency_profile import LatencyProfile  # noqa: E402
-from duolab.round_policy import ideal_speedup  # noqa: E402
-from duolab.simulate import OUTCOME_HIT, expected_throughput  # noqa: E402
-
-PROFILES = {"this CPU (2 cores)": "cpu-2core.json", "H100 host (shared run)": "h100-host.json",
-            "H100 host (fp32, measured 2026-11-27)": "h100-fp32.json"}
+PROFILES = {"this CPU (2 cores)": DATA_DIR / "profiles" / "cpu-2core.json",
+            "H100 host (previous pair, shared run)": EARLIER_PAIRS_DIR / "stage2-target-h100" / "h100-host.json",
+            "H100 host (fp32, measured 2026-11-27)": DATA_DIR / "profiles" / "h100-fp32.json"}
 ALPHAS = (0.5, 0.65, 0.8, 0.93)
 RUN = dict(new_tokens=96, prompt_tokens=128)
 
@@ -39,7 +37,7 @@ def best(profile, method, alpha, runs=8, **options) -> tuple[int, float]:
 def main() -> None:
     rows = []
     for name, file in PROFILES.items():
-        p = LatencyProfile.load(ROOT / "data" / "profiles" / file)
+        p = LatencyProfile.load(file)
         for alpha in ALPHAS:
             ar = expected_throughput(p, "ar", alpha, 1, runs=1, **RUN)
             sps_b, sps = best(p, "sps", alpha)
@@ -51,7 +49,7 @@ def main() -> None:
                          "duo default": duo / ar, "duo default / sps": duo / sps, "ideal": ideal,
                          "duo default / ideal": duo / ar / ideal})
     table = pd.DataFrame(rows)
-    table.to_csv(ROOT / "data" / "results" / "duo_schedules_simulated.csv", index=False)
+    save_table(table, results_dir() / "duo_schedules_simulated.csv")
     print("simulated speedup over AR (equal drafters; duo uses a second core or the host CPU)")
     print(table.round(3).to_string(index=False))
 

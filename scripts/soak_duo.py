@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from duolab import generate, load_pair
+from duolab.artefacts import save_table
 from duolab.paths import results_dir
 from duolab.prompts import TASKS, load_prompts
 
@@ -89,7 +90,7 @@ def main() -> None:
                          "worker_rss_mb": rss_mb(worker.pid), "worker_pid": worker.pid,
                          "elapsed_s": time.time() - t0})
     table = pd.DataFrame(rows).drop_duplicates("generation")
-    table.to_csv(results_dir() / "soak_duo.csv", index=False)
+    save_table(table, results_dir() / "soak_duo.csv")
 
     warm = table[table.generation == args.warmup].iloc[0]
     last = table.iloc[-1]

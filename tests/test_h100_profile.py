@@ -1,4 +1,4 @@
-"""The H100 latency profile (data/profiles/h100-host.json, copied from the shared measurement):
+"""The previous pair's H100 latency profile (data/earlier_pairs/stage2-target-h100/h100-host.json, copied from the shared measurement):
 consistent once corrected, never picked for a CPU run, and a budget model that picks well on it."""
 
 import shutil
@@ -15,7 +15,7 @@ from duolab.paths import REPO_DIR
 from duolab.round_policy import round_budget
 
 PROFILES = REPO_DIR / "data" / "profiles"
-H100 = PROFILES / "h100-host.json"
+H100 = REPO_DIR / "data" / "earlier_pairs" / "stage2-target-h100" / "h100-host.json"
 BUDGETS = range(1, 33)
 RUN = {"new_tokens": 96, "prompt_tokens": 80}  # the H100 run's generations
 
@@ -89,18 +89,22 @@ def test_duo_budget_on_a_flat_target_is_set_by_the_drafts_speed(h100):
     assert round_budget(h100, 0.6, 1) < round_budget(h100, 0.9, 1) <= fits + 1
 
 
-def test_a_saved_profile_stands_in_only_for_this_machine(monkeypatch):
-    """duo's per-round choices may use a profile saved from this very machine (same name, layout
-    and torch), never one measured elsewhere."""
+def test_a_saved_profile_stands_in_only_for_this_machine(monkeypatch, tmp_path):
+    """duo's per-round choices may use a profile saved from this very machine (the same
+    fingerprint: CPU model, cores, GPU, torch; and the same layout), never one measured elsewhere,
+    whatever the host's name."""
     from duolab import profiling
 
     saved = LatencyProfile.load(PROFILES / "cpu-2core.json")
+    here = {"cpu": "Some CPU @ 2.0GHz", "cores": 2, "gpu": "none", "torch": "2.13.0+cpu"}
+    replace(saved, notes={**saved.notes, "fingerprint": here}).save(tmp_path / "profiles" / "saved.json")
+    monkeypatch.setattr(profiling, "DATA_DIR", tmp_path)
     pair = SimpleNamespace(target_source=str(REPO_DIR / "data" / "models" / "target"),
                            draft_source=str(REPO_DIR / "data" / "models" / "draft"),
                            target_device=torch.device("cpu"), draft_runner="fast",
                            target_runner="transformers", layout=saved.notes["layout"])  # compared as text
-    monkeypatch.setattr(profiling, "machine_name", lambda: saved.machine)
-    monkeypatch.setattr(profiling.torch, "__version__", saved.notes["torch"])
-    assert profiling._saved_here(pair) == saved
-    monkeypatch.setattr(profiling, "machine_name", lambda: "another-host x86_64")
-    assert profiling._saved_here(pair) is None
+    monkeypatch.setattr(profiling, "machine_fingerprint", lambda: dict(here))
+    assert profiling._saved_here(pair).notes["fingerprint"] == here
+    for other in ({"cores": 16}, {"gpu": "NVIDIA H100"}, {"cpu": "Other CPU"}, {"torch": "2.11.0"}):
+        monkeypatch.setattr(profiling, "machine_fingerprint", lambda o=other: {**here, **o})
+        assert profiling._saved_here(pair) is None, other

@@ -105,11 +105,31 @@ while True:  # like a kernel: survives interrupts, runs a cell per line, exits w
         line = sys.stdin.readline()
         if not line:
             break  # no pair.close(): the worker must go when this process goes
+        print("started", flush=True)  # the test interrupts only after this line
         g = generate(pair, "def f(x):", method="duo", max_new_tokens=int(line))
         print(pair.resources["draft_worker"].pid, g.stats["worker_failed"], flush=True)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
 """
+
+
+def run(parent, tokens: int) -> list[str]:
+    """One "cell" of the kernel-like parent below: a duo generation; its reply."""
+    parent.stdin.write(f"{tokens}\n")
+    parent.stdin.flush()
+    assert parent.stdout.readline().strip() == "started"
+    return parent.stdout.readline().split()
+
+
+def interrupt(parent) -> list[str]:
+    """SIGINT to the parent's group; every line up to the "interrupted" it always causes (a
+    generation that ends first prints its result before it)."""
+    os.killpg(parent.pid, signal.SIGINT)
+    lines = []
+    while (line := parent.stdout.readline().strip()) != "interrupted":
+        assert line, "the parent died on SIGINT"
+        lines.append(line)
+    return lines
 
 
 def test_interrupt_and_shutdown_leave_no_worker_and_no_traceback(toy_paths):
@@ -125,25 +145,19 @@ def test_interrupt_and_shutdown_leave_no_worker_and_no_traceback(toy_paths):
         watchdog.start()
         try:
             worker = int(parent.stdout.readline())
-            os.killpg(parent.pid, signal.SIGINT)  # the stop button
-            assert parent.stdout.readline().strip() == "interrupted"
-            parent.stdin.write("8\n")
-            parent.stdin.flush()
-            assert parent.stdout.readline().split() == [str(worker), "False"], "the worker did not survive"
+            assert interrupt(parent) == []  # the stop button while idle
+            assert run(parent, 8) == [str(worker), "False"], "the worker did not survive"
             # the stop button in the middle of a duo generation: the next one still runs, with one worker
             parent.stdin.write("400\n")
             parent.stdin.flush()
-            time.sleep(0.5)
-            os.killpg(parent.pid, signal.SIGINT)
-            parent.stdout.readline()  # "interrupted", or the result if it had finished
-            parent.stdin.write("8\n")
-            parent.stdin.flush()
-            pid, failed = parent.stdout.readline().split()
+            assert parent.stdout.readline().strip() == "started"
+            time.sleep(0.2)
+            interrupt(parent)  # usually mid-generation; a machine fast enough may finish it first
+            pid, failed = run(parent, 8)
             assert failed == "False"
             assert pid == str(worker) or wait_gone(worker)
             worker = int(pid)
-            os.killpg(parent.pid, signal.SIGINT)  # jupyter's shutdown interrupts first
-            assert parent.stdout.readline().strip() == "interrupted"
+            assert interrupt(parent) == []  # jupyter's shutdown interrupts first
             if ending == "exit":
                 parent.stdin.close()
             else:
