@@ -30,7 +30,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from duolab.paths import DATA_DIR, REPO_DIR, output_root, quick_mode
+from duolab.paths import (
+    DATA_DIR,
+    DEFAULT_DRAFT,
+    DEFAULT_TARGET,
+    REPO_DIR,
+    default_sources,
+    output_root,
+    quick_mode,
+)
 
 MANIFEST_NAME = "artefacts.json"
 # The results of an earlier pair kept on purpose, each folder with a README saying which pair.
@@ -78,16 +86,16 @@ def pair_hash(target: str | Path, draft: str | Path) -> str:
 
 def shipped_pair_hash() -> str:
     """The content hash of the pair shipped in data/models/."""
-    return pair_hash(DATA_DIR / "models" / "target", DATA_DIR / "models" / "draft")
+    return pair_hash(DEFAULT_TARGET, DEFAULT_DRAFT)
 
 
-def hash_of(pair) -> str:
-    """The content hash of a loaded pair (its model folders); models without a folder (hub ids
-    resolved from a cache) are hashed by their source names."""
+def hash_of(target: str, draft: str) -> str:
+    """The content hash of a pair given as two sources (model folders); models without a folder
+    (hub ids resolved from a cache) are hashed by their names."""
     try:
-        return pair_hash(pair.target_source, pair.draft_source)
+        return pair_hash(target, draft)
     except ValueError:
-        return "names:" + hashlib.sha256(f"{pair.target_source}|{pair.draft_source}".encode()).hexdigest()[:16]
+        return "names:" + hashlib.sha256(f"{target}|{draft}".encode()).hexdigest()[:16]
 
 
 def _cpu_model() -> str:
@@ -144,15 +152,14 @@ def _default_producer() -> str | None:
     return None
 
 
-def start(producer: str, pair=None) -> str:
-    """Name the notebook (or script) whose outputs follow and the pair that makes them; returns
-    (and a notebook prints) one line: pair, machine, date, mode and commit."""
+def start(producer: str) -> str:
+    """Name the notebook (or script) whose outputs follow, made by the pair that `load_pair()`
+    loads (the shipped one, or DUOLAB_TARGET / DUOLAB_DRAFT); prints and returns one line:
+    pair, machine, date, mode and commit."""
     if not (REPO_DIR / producer).exists():
         raise ValueError(f"producer must be a file of the repository, got {producer!r}")
     _state["producer"] = producer
-    if pair is not None:
-        _state["pair"] = hash_of(pair)
-    pair_id = _state["pair"] or shipped_pair_hash()
+    _state["pair"] = pair_id = hash_of(*default_sources())
     shipped = " (the shipped pair)" if pair_id == shipped_pair_hash() else " (NOT the shipped pair)"
     line = (f"{producer} · pair {pair_id}{shipped} · {describe_machine()} · "
             f"{_dt.date.today().isoformat()} · {'quick' if quick_mode() else 'full'} mode · "
@@ -162,10 +169,11 @@ def start(producer: str, pair=None) -> str:
 
 
 def entry_for(path: Path, producer: str | None = None, pair: str | None = None) -> dict:
+    """The manifest entry of a file just written; the pair is `load_pair()`'s unless given."""
     producer = producer or _state["producer"] or _default_producer()
     if producer is None:
         raise ValueError(f"no producer for {path}: call duolab.artefacts.start(<notebook>) first")
-    return {"sha256": sha256_file(path), "pair": pair or _state["pair"] or shipped_pair_hash(),
+    return {"sha256": sha256_file(path), "pair": pair or _state["pair"] or hash_of(*default_sources()),
             "commit": commit(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": machine_fingerprint(), "mode": "quick" if quick_mode() else "full",
             "producer": producer}
@@ -201,6 +209,13 @@ def record(*paths: str | Path, producer: str | None = None, pair: str | None = N
 def read_manifest(path: Path | None = None) -> dict:
     path = path or manifest_path()
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def made_by_this_pair(path: str | Path) -> bool:
+    """Whether the manifest says `path` was made by the pair `load_pair()` loads now (so a
+    notebook never draws another pair's committed results as this pair's)."""
+    e = read_manifest(DATA_DIR / MANIFEST_NAME).get(_key(Path(path)) or "")
+    return bool(e) and Path(path).exists() and e["pair"] == hash_of(*default_sources())
 
 
 def save_table(table, path: str | Path, producer: str | None = None) -> Path:

@@ -76,6 +76,20 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
     return min(budgets, key=lambda g: abs(profile.draft_ms(g) - profile.target_ms(g + 1)))
 
 
+def equal_time_check(profile: LatencyProfile, budgets=BUDGETS) -> dict:
+    """Whether the paper's rule has a solution here: drafting γ tokens (t_d per token plus a fixed
+    cost per request) and verifying γ + 1 tokens must take equally long at some γ of `budgets`.
+    When the target's time grows faster than the draft's from a higher start, they never meet,
+    and the rule returns the grid's end whatever the workload."""
+    b = list(budgets)
+    gap = [profile.draft_ms(g) - profile.target_ms(g + 1) for g in b]
+    slope = (profile.target_ms(b[-1] + 1) - profile.target_ms(b[0] + 1)) / (b[-1] - b[0])
+    return {"budget": equal_time_budget(profile, b), "grid_end": b[-1],
+            "has_solution": any(x <= 0 <= y or y <= 0 <= x for x, y in zip(gap, gap[1:], strict=False)),
+            "t_d_ms": profile.draft_ms_per_token, "draft_fixed_ms": profile.draft_overhead_ms,
+            "target_slope_ms": slope, "gap_ms": dict(zip(b, gap, strict=True))}
+
+
 def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome_hit: float | None = None) -> dict:
     """Simulated speedups over AR of SpS at its best budget (of BUDGETS), duo's defaults and the paper's schedule,
     on `workload` (its greedy agreement replayed exactly, when it has one), with the profile as

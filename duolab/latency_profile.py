@@ -166,6 +166,18 @@ def portable_source(source: str) -> str:
         return source
 
 
+def measured_profiles(directory: str | Path | None = None, earlier_pairs: bool = True) -> dict[str, LatencyProfile]:
+    """Every profile in data/profiles by file stem, and (with `earlier_pairs`) those kept under
+    data/earlier_pairs/, labelled "<stem> (previous pair)"."""
+    from duolab.artefacts import EARLIER_PAIRS_DIR
+    from duolab.paths import DATA_DIR
+
+    found = {p.stem: LatencyProfile.load(p) for p in sorted(Path(directory or DATA_DIR / "profiles").glob("*.json"))}
+    if earlier_pairs:
+        found |= {f"{p.stem} (previous pair)": LatencyProfile.load(p) for p in sorted(EARLIER_PAIRS_DIR.glob("*/*.json"))}
+    return found
+
+
 def find_profile(pair: Pair, directory: str | Path, fingerprint: dict | None = None) -> LatencyProfile | None:
     """A saved profile of this pair on this kind of device from `directory` (the device must
     match exactly: a profile measured with the target on "cuda" is never used for a CPU run);

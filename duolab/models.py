@@ -17,11 +17,9 @@ from transformers.utils import logging as hf_logging
 
 from duolab.fast_llama import FastLlama
 from duolab.kvcache import CachedModel
-from duolab.paths import DATA_DIR
+from duolab.paths import default_sources
 from duolab.runtime import CpuLayout, default_layout
 
-DEFAULT_TARGET = DATA_DIR / "models" / "target"
-DEFAULT_DRAFT = DATA_DIR / "models" / "draft"
 # How a model's KV-cached forward is run: "fast" is duolab.fast_llama (Llama on the CPU, ~4x
 # less per-token overhead at draft sizes), "transformers" the model's own forward with a
 # DynamicCache, "auto" fast where the config and device allow it.
@@ -178,8 +176,7 @@ def load_pair(
     runner when the config and device support it.
     Everything is checked (paths, model types, vocabularies, devices) before weights are read.
     """
-    target = str(target or os.environ.get("DUOLAB_TARGET") or DEFAULT_TARGET)
-    draft = str(draft or os.environ.get("DUOLAB_DRAFT") or DEFAULT_DRAFT)
+    target, draft = default_sources(target, draft)
     t_dev = resolve_device(target_device)
     d_dev = resolve_device(draft_device)
     t_cfg = _causal_lm_config(target, "target", local_files_only)

@@ -14,7 +14,16 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DUOLAB_DATA", REPO_DIR / "data"))
+DEFAULT_TARGET = DATA_DIR / "models" / "target"
+DEFAULT_DRAFT = DATA_DIR / "models" / "draft"
 _QUICK_DIR: Path | None = None
+
+
+def default_sources(target=None, draft=None) -> tuple[str, str]:
+    """The (target, draft) that `load_pair` loads: the arguments, else DUOLAB_TARGET /
+    DUOLAB_DRAFT, else the pair shipped in data/models/."""
+    return (str(target or os.environ.get("DUOLAB_TARGET") or DEFAULT_TARGET),
+            str(draft or os.environ.get("DUOLAB_DRAFT") or DEFAULT_DRAFT))
 
 
 def quick_mode() -> bool:

@@ -168,41 +168,78 @@ def per_prompt_speedups(raw: pd.DataFrame) -> pd.DataFrame:
     return med
 
 
-def plot_grouped_bars(table: pd.DataFrame, value: str, ax=None, title: str = ""):
-    """Grouped bars of `value` per task and method label, error bars = spread over prompts."""
+# What notebook 04's figures show, by benchmark label: one hue each, SpS at its best γ per task.
+SPS_BEST = "sps, best γ per task"
+FIGURE_LABELS = {SPS_BEST: SPS_BEST, "pld": "pld", "hf": "hf (transformers assistant)",
+                 "duo": "duo (default)", "duo:max_sequences=1": "duo, single chain",
+                 "duo:budget=8,catch_up=0,outcomes=false": "duo, paper schedule (γ=8)"}
+ABLATION_LABELS = {SPS_BEST: SPS_BEST, "duo": "duo (default)",
+                   "sps, transformers drafter": "sps, transformers drafter (γ=3)",
+                   "duo, transformers drafter": "duo, transformers drafter"}
+SPREAD = "bars: median over prompts; whiskers: interquartile range over prompts"
+
+
+def with_best_sps(per_prompt: pd.DataFrame, best_budget: dict[str, int]) -> pd.DataFrame:
+    """`per_prompt_speedups` rows with SpS at each task's best budget (`best_budget`: task -> γ,
+    e.g. from bench.fair_table) relabelled SPS_BEST, and the other SpS budgets dropped."""
+    sps = per_prompt.label.str.startswith("sps:budget=")
+    best = sps & (per_prompt.label == per_prompt.task.map(lambda t: f"sps:budget={best_budget[t]}"))
+    return pd.concat([per_prompt[~sps], per_prompt[best].assign(label=SPS_BEST)], ignore_index=True)
+
+
+def plot_method_bars(table: pd.DataFrame, value: str, labels: dict[str, str], ax=None,
+                     ylabel: str = "", title: str = ""):
+    """Bars per task and method (`labels`: benchmark label -> legend name, in legend order): the
+    median over prompts, whiskers the interquartile range (SPREAD says so under the axes)."""
     import seaborn as sns
 
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3.8))
-    sns.barplot(data=table, x="task", y=value, hue="label", errorbar="sd", ax=ax)
-    ax.set(title=title, xlabel="")
+    shown = table[table.label.isin(labels)].assign(method_shown=lambda d: d.label.map(labels))
+    order = [v for k, v in labels.items() if k in set(table.label)]
+    sns.barplot(data=shown, x="task", y=value, hue="method_shown", hue_order=order,
+                estimator="median", errorbar=("pi", 50), palette="tab10", ax=ax)
+    ax.set(title=title, xlabel="", ylabel=ylabel)
+    ax.text(0, -0.14, SPREAD, transform=ax.transAxes, fontsize=7, color="dimgrey", va="top")
     legend_outside(ax, title="method")
     return ax
 
 
-def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axes=None):
-    """Heat maps of duo's speedup over SpS (`duolab.regime.regime_map`), one panel per alpha, with
-    measured profiles (`points`: label, cost_ratio, slope) marked on every panel."""
-    import numpy as np
+def regime_norm(*tables: pd.DataFrame):
+    """One colour scale for every regime map drawn from `tables` (duo over SpS, white at 1.0)."""
     from matplotlib.colors import TwoSlopeNorm
+
+    values = pd.concat([t.duo_over_sps for t in tables])
+    return TwoSlopeNorm(vmin=min(0.95, float(values.min())), vcenter=1.0,
+                        vmax=max(1.05, float(values.max())))
+
+
+def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axes=None,
+                    norm=None, tasks: dict[float, str] | None = None):
+    """Heat maps of duo's speedup over SpS (`duolab.regime.regime_map`), one panel per alpha,
+    titled with its task (`tasks`: alpha -> task name), with measured profiles (`points`: label,
+    cost_ratio, slope) marked on every panel. Pass one `norm` (regime_norm) to maps that are
+    compared, so one colour means one ratio in all of them."""
+    import numpy as np
 
     alphas = sorted(table.alpha.unique())
     schedule = table.schedule.iloc[0] if "schedule" in table else "default"
-    duo = "duo, paper schedule" if schedule == "paper" else "duo defaults"
+    duo = "duo, paper schedule" if schedule == "paper" else "duo (defaults)"
     if axes is None:
-        _, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 4.2), squeeze=False,
+        _, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 4.4), squeeze=False,
                                constrained_layout=True)
         axes = axes[0]
     ratios, slopes = sorted(table.cost_ratio.unique()), sorted(table.slope.unique())
-    vmax = max(1.05, float(table.duo_over_sps.max()))
-    norm = TwoSlopeNorm(vmin=min(0.95, float(table.duo_over_sps.min())), vcenter=1.0, vmax=vmax)
+    norm = norm or regime_norm(table)
     for ax, a in zip(axes, alphas, strict=False):
         grid = (table[table.alpha == a].pivot(index="slope", columns="cost_ratio", values="duo_over_sps")
                 .reindex(index=slopes, columns=ratios))
         x, y = np.log10(ratios), np.array(slopes)
         mesh = ax.pcolormesh(x, y, grid.values, cmap="RdBu", norm=norm, shading="nearest")
-        cs = ax.contour(x, y, grid.values, levels=[1.0, 1.2, 1.5], colors="k", linewidths=0.8)
-        ax.clabel(cs, fmt="%.1fx", fontsize=8)
+        levels = [v for v in (0.9, 1.0, 1.1, 1.2) if np.nanmin(grid.values) < v < np.nanmax(grid.values)]
+        if levels:
+            cs = ax.contour(x, y, grid.values, levels=levels, colors="k", linewidths=0.8)
+            ax.clabel(cs, fmt="%.1fx", fontsize=8)
         if points is not None:
             for i, p in enumerate(points.itertuples()):
                 ax.plot(np.log10(p.cost_ratio), p.slope, "k*", ms=11, mfc="gold")
@@ -210,8 +247,9 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
                             textcoords="offset points", fontsize=7)
         ticks = [r for r in (0.01, 0.03, 0.1, 0.3, 1.0) if ratios[0] <= r <= ratios[-1]]
         ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
-        ax.set_xlabel("draft / target step  t_d / T_t(1)")
-        ax.set_ylabel("verification slope  T_t(9) / T_t(1)")
-        ax.set_title(f"{duo} / best SpS, alpha = {a:.2f}", fontsize=9)
-    plt.colorbar(mesh, ax=list(axes), label="duo speedup over SpS")
+        ax.set_xlabel("draft step / target step  t_d / T_t(1)  (ms / ms)")
+        ax.set_ylabel("verification slope  T_t(9) / T_t(1)  (ms / ms)")
+        task = (tasks or {}).get(a)
+        ax.set_title(f"{task}: α = {a:.2f}" if task else f"α = {a:.2f}", fontsize=10)
+    plt.colorbar(mesh, ax=list(axes), label=f"{duo} tokens/s / SpS's best (or AR's)")
     return axes

@@ -20,8 +20,10 @@ from duolab.latency_profile import LatencyProfile
 from duolab.round_policy import PAPER_SCHEDULE
 from duolab.simulate import expected_throughput
 
-SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12)
-DUO_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)  # the paper's schedule, at its best of these
+# One grid for both: SpS at its best of these, and duo's paper schedule at its best of these.
+# (Until 2026-12-01 SpS stopped at 12 while duo went to 24, and at alpha 0.95 SpS's best sat at
+# the grid's edge in 22 of 54 cells.)
+BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
 SCHEDULES = {"default": {}, "paper": {k: v for k, v in PAPER_SCHEDULE.items() if k != "budget"}}
 
 
@@ -62,11 +64,11 @@ def duo_over_sps(profile: LatencyProfile, alpha: float, runs: int = 8, new_token
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     kw = {"new_tokens": new_tokens}
     ar = expected_throughput(profile, "ar", alpha, 1, runs=1, **kw)
-    sps_b, sps = best_throughput(profile, "sps", alpha, SPS_BUDGETS, runs, **kw)
+    sps_b, sps = best_throughput(profile, "sps", alpha, BUDGETS, runs, **kw)
     if ar > sps:  # where no budget pays, SpS's best setting is not to draft (budget 0: AR), as duo's policy does
         sps_b, sps = 0, ar
     if schedule == "paper":
-        duo_b, duo = best_throughput(profile, "duo", alpha, DUO_BUDGETS, runs, **SCHEDULES["paper"], **kw)
+        duo_b, duo = best_throughput(profile, "duo", alpha, BUDGETS, runs, **SCHEDULES["paper"], **kw)
     else:
         duo_b, duo = "auto", expected_throughput(profile, "duo", alpha, "auto", runs=runs, **kw)
     return {"sps_budget": sps_b, "duo_budget": duo_b, "sps_tokens_per_s": sps, "duo_tokens_per_s": duo,
@@ -86,3 +88,18 @@ def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8,
         res = duo_over_sps(synthetic_profile(base, r, s), a, runs, schedule=schedule)
         rows.append({"schedule": schedule, "alpha": a, "cost_ratio": r, "slope": s, **res})
     return pd.DataFrame(rows)
+
+
+# The draft-cost band where parallel drafting can pay (t_d / T_t(1)); see notebook 05.
+BAND = (0.1, 0.4)
+
+
+def regime_summary(table: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
+    """duo over SpS's best, min and max, per schedule and alpha, left of, in and right of `band`
+    of draft cost: the numbers notebook 05's text and the README cite."""
+    where = pd.cut(table.cost_ratio, [0, band[0], band[1], float("inf")], right=False,
+                   labels=[f"left (< {band[0]})", f"band ({band[0]}-{band[1]})", f"right (>= {band[1]})"])
+    spans = (table.assign(region=where, alpha=table.alpha.round(3))
+             .groupby(["schedule", "alpha", "region"], observed=True).duo_over_sps.agg(["min", "max"]))
+    text = [f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(spans["min"], spans["max"], strict=True)]
+    return pd.Series(text, index=spans.index).unstack("region")

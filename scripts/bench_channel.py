@@ -17,8 +17,7 @@ import pandas as pd
 import torch
 
 from duolab.artefacts import save_table
-from duolab.models import DEFAULT_DRAFT
-from duolab.paths import results_dir
+from duolab.paths import DEFAULT_DRAFT, results_dir
 from duolab.runtime import default_layout
 from duolab.worker import DraftWorker
 

@@ -25,7 +25,7 @@ from duolab.models import load_pair
 from duolab.paths import output_dir, results_dir
 from duolab.profiling import measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
-from duolab.regime import DUO_BUDGETS, SCHEDULES, SPS_BUDGETS, regime_point
+from duolab.regime import BUDGETS, SCHEDULES, regime_point
 
 CONFIGS = {
     "cpu-2core": {},
@@ -44,7 +44,7 @@ def check(name: str, options: dict, prompts: int, repeats: int, new_tokens: int)
         # each method's best budget from its own grid (the same grids the regime map uses)
         # duo runs the paper's schedule, as in the regime map's "paper" panels
         best = {m: predict(profile, workload, (m,), budgets, **opts).sort_values("predicted_tokens_per_s").iloc[-1]
-                for m, budgets, opts in (("sps", SPS_BUDGETS, {}), ("duo", DUO_BUDGETS, SCHEDULES["paper"]))}
+                for m, budgets, opts in (("sps", BUDGETS, {}), ("duo", BUDGETS, SCHEDULES["paper"]))}
         b_sps, b_duo = int(best["sps"].budget), int(best["duo"].budget)
         methods = {"ar": {"method": "ar"}, "sps": {"method": "sps", "budget": b_sps},
                    "duo": {"method": "duo", "budget": b_duo, **SCHEDULES["paper"]}}

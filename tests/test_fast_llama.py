@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from duolab.fast_llama import FastLlama
-from duolab.models import DEFAULT_DRAFT
+from duolab.paths import DEFAULT_DRAFT
 
 torch.set_num_threads(1)
 
