@@ -15,14 +15,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# Regenerate every figure (and results table) by running each notebook headless in full mode.
+# Regenerate every figure (and results table) by running each notebook headless in full mode,
+# in place: the notebooks are committed with these outputs, so they read on GitHub. Each entry of
+# data/artefacts.json says what made the file; `python -m duolab.artefacts` lists what is stale.
 figures: $(VENV)/.installed
-	@mkdir -p build/executed
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; \
-	  $(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
-	    --output-dir build/executed "$$nb" || exit 1; \
+	  DUOLAB_QUICK= $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
+	$(PY) -m duolab.artefacts
 
 # The whole suite, in four stages: lint, unit tests, every notebook in quick mode under nbval,
 # and the browser test. The pytest stages run two processes (pytest-xdist), one per core; a
