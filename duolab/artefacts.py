@@ -189,8 +189,9 @@ def _key(path: Path) -> str | None:
     return None
 
 
-def record(*paths: str | Path, producer: str | None = None, pair: str | None = None) -> None:
-    """Enter each written file in the manifest (a file lock keeps parallel writers apart)."""
+def record(*paths: str | Path, producer: str | None = None, pair: str | None = None, **known) -> None:
+    """Enter each written file in the manifest (a file lock keeps parallel writers apart);
+    `known` overrides fields of the entry (scripts/backfill_provenance.py: an earlier run's)."""
     keyed = {k: Path(p) for p in paths if (k := _key(p)) is not None}
     if not keyed:
         return
@@ -200,7 +201,7 @@ def record(*paths: str | Path, producer: str | None = None, pair: str | None = N
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = read_manifest(manifest)
         for k, p in keyed.items():
-            entries[k] = entry_for(p, producer, pair)
+            entries[k] = {**entry_for(p, producer, pair), **known}
         tmp = manifest.with_suffix(".tmp")
         tmp.write_text(json.dumps(dict(sorted(entries.items())), indent=1) + "\n")
         tmp.replace(manifest)

@@ -177,6 +177,9 @@ ABLATION_LABELS = {SPS_BEST: SPS_BEST, "duo": "duo (default)",
                    "sps, transformers drafter": "sps, transformers drafter (γ=3)",
                    "duo, transformers drafter": "duo, transformers drafter"}
 SPREAD = "bars: median over prompts; whiskers: interquartile range over prompts"
+# One colour per method shown, the same in every panel and figure.
+METHOD_COLORS = dict(zip(["ar", *FIGURE_LABELS.values(), *list(ABLATION_LABELS.values())[2:]],
+                         plt.get_cmap("tab10").colors, strict=False))
 
 
 def with_best_sps(per_prompt: pd.DataFrame, best_budget: dict[str, int]) -> pd.DataFrame:
@@ -188,9 +191,10 @@ def with_best_sps(per_prompt: pd.DataFrame, best_budget: dict[str, int]) -> pd.D
 
 
 def plot_method_bars(table: pd.DataFrame, value: str, labels: dict[str, str], ax=None,
-                     ylabel: str = "", title: str = ""):
-    """Bars per task and method (`labels`: benchmark label -> legend name, in legend order): the
-    median over prompts, whiskers the interquartile range (SPREAD says so under the axes)."""
+                     ylabel: str = "", title: str = "", legend: bool = True):
+    """Bars per task and method (`labels`: benchmark label -> legend name, in legend order;
+    colours from METHOD_COLORS): the median over prompts, whiskers the interquartile range
+    (SPREAD says so under the axes)."""
     import seaborn as sns
 
     if ax is None:
@@ -198,10 +202,13 @@ def plot_method_bars(table: pd.DataFrame, value: str, labels: dict[str, str], ax
     shown = table[table.label.isin(labels)].assign(method_shown=lambda d: d.label.map(labels))
     order = [v for k, v in labels.items() if k in set(table.label)]
     sns.barplot(data=shown, x="task", y=value, hue="method_shown", hue_order=order,
-                estimator="median", errorbar=("pi", 50), palette="tab10", ax=ax)
+                estimator="median", errorbar=("pi", 50), palette=METHOD_COLORS, ax=ax)
     ax.set(title=title, xlabel="", ylabel=ylabel)
-    ax.text(0, -0.14, SPREAD, transform=ax.transAxes, fontsize=7, color="dimgrey", va="top")
-    legend_outside(ax, title="method")
+    ax.text(0, -0.1, SPREAD, transform=ax.transAxes, fontsize=7, color="dimgrey", va="top")
+    if legend:
+        legend_outside(ax, title="method")
+    else:
+        ax.get_legend().remove()
     return ax
 
 

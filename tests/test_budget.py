@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from duolab.budget import choose_budget, equal_time_budget, predict
+from duolab.budget import choose_budget, equal_time_budget, equal_time_check, predict
 from duolab.latency_profile import LatencyProfile
 from duolab.round_policy import MAX_CATCH_UP, expected_accepted
 from duolab.simulate import expected_throughput, simulate
@@ -56,6 +56,16 @@ def test_budget_choice_on_synthetic_profiles_with_known_answers():
     # every draft failing: any budget the target hides is equally good; the smallest is taken
     assert choose_budget(flat, 0.0, "duo", range(1, 17), runs=2, new_tokens=4080, first_match=0.0) == 1
     assert equal_time_budget(flat, range(1, 33)) == 10
+
+
+def test_equal_time_rule_says_when_it_has_no_solution():
+    # drafting 1 ms/token against a flat 10 ms target: they meet at γ = 9 (T_t(10) = 10 ms)
+    meets = equal_time_check(synthetic(target_ms=10.0, draft_ms=1.0), range(1, 25))
+    assert meets["has_solution"] and meets["budget"] == 10 and meets["gap_ms"][10] == pytest.approx(0.0)
+    # this CPU's shape: the target starts higher and grows faster per token than the draft
+    never = equal_time_check(synthetic(target_ms=8.7, slope=0.69, draft_ms=0.66, overhead=0.84), range(1, 25))
+    assert not never["has_solution"] and never["budget"] == never["grid_end"] == 24
+    assert never["target_slope_ms"] == pytest.approx(0.69) and all(g < 0 for g in never["gap_ms"].values())
 
 
 def test_sps_prediction_agrees_with_the_closed_form():
