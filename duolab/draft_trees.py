@@ -340,11 +340,12 @@ def legend_handles() -> list:
             Line2D([], [], lw=0, label="␣ space  ↵ newline")]
 
 
-def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True) -> plt.Figure:
+def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True, title: str = "") -> plt.Figure:
     """One panel per round, whole tokens on a shared scale (a character is as wide in every panel).
 
     `rounds`: a list of round indices, or `teaching_rounds(trees)` ({purpose: round}) to caption
-    each panel with what it shows. `tokens`: the tokenizer (or its decode, or a `TokenLabeler`)."""
+    each panel with what it shows. `tokens`: the tokenizer (or its decode, or a `TokenLabeler`).
+    `title` (e.g. the task and prompt) goes above the legend."""
     label = TokenLabeler(tokens)
     purposes: dict[int, list[str]] = {}
     for key, r in (rounds.items() if isinstance(rounds, dict) else ((None, r) for r in rounds)):
@@ -364,7 +365,8 @@ def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True) -> 
             head += " · " + ", ".join(TEACHING[p] for p in purposes[r])
         titles[r] = "\n".join([head] + textwrap.wrap(describe_round(trees, r, label), wrap))
     title_in = {r: 0.18 * (t.count("\n") + 1) + 0.12 for r, t in titles.items()}
-    legend_in = 0.45 if legend else 0.1
+    title_top = 0.35 if title else 0.0
+    legend_in = (0.45 if legend else 0.1) + title_top
     fig_h = legend_in + sum(lay.rows * _ROW_IN + title_in[r] + 0.1 for r, lay in layouts.items())
     fig = plt.figure(figsize=(fig_w, fig_h))
     top = fig_h - legend_in
@@ -375,8 +377,10 @@ def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True) -> 
         _draw(ax, lay, width, titles[r])
         top -= h + 0.1
     if legend:
-        fig.legend(handles=legend_handles(), loc="upper left", bbox_to_anchor=(0.2 / fig_w, 1),
+        fig.legend(handles=legend_handles(), loc="upper left", bbox_to_anchor=(0.2 / fig_w, 1 - title_top / fig_h),
                    ncol=7, fontsize=8, frameon=False, handlelength=1.2, columnspacing=1.2)
+    if title:
+        fig.text(0.2 / fig_w, 1 - 0.08 / fig_h, title, va="top", fontsize=11, weight="bold")
     return fig
 
 

@@ -97,21 +97,25 @@ def plot_timeline(trace: pd.DataFrame, ax: plt.Axes | None = None, title: str = 
     return ax
 
 
-def plot_timelines(traces: dict[str, pd.DataFrame], width: float = 11, lane_height: float = 0.55):
-    """Timelines stacked on a shared time axis, one panel per (title, trace), one legend on top
-    with every kind. Returns the figure."""
+def plot_timelines(traces: dict[str, pd.DataFrame], width: float = 11, lane_height: float = 0.55,
+                   title: str = ""):
+    """Timelines stacked on a shared time axis, one panel per (title, trace), one legend with
+    every kind: on top, or below when the figure has a `title`. Returns the figure."""
     lanes = [max(1, trace["side"].nunique()) for trace in traces.values()]
     fig, axes = plt.subplots(len(traces), 1, sharex=True, squeeze=False, layout="constrained",
                              figsize=(width, 0.9 + sum(0.55 + lane_height * n for n in lanes)),
                              gridspec_kw={"height_ratios": lanes})
     kinds = []
-    for ax, (title, trace) in zip(axes[:, 0], traces.items(), strict=True):
-        plot_timeline(trace, ax, title, legend=False)
+    for ax, (name, trace) in zip(axes[:, 0], traces.items(), strict=True):
+        plot_timeline(trace, ax, name, legend=False)
         kinds += list(trace["kind"])
     for ax in axes[:-1, 0]:
         ax.set_xlabel("")
     handles = timeline_handles(kinds)
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center" if title else "outside upper center",
+               ncol=len(handles), fontsize=8, frameon=False)
     return fig
 
 
