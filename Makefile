@@ -17,14 +17,14 @@ $(VENV)/.installed: pyproject.toml
 
 # Regenerate every figure (and results table) by running each notebook headless in full mode,
 # in place: the notebooks are committed with these outputs, so they read on GitHub. Each entry of
-# data/artefacts.json says what made the file; `python -m duolab.artefacts` lists what is stale.
+# data/artefacts.json says what made the file; `python scripts/stale_artefacts.py` lists what is stale.
 figures: $(VENV)/.installed
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; \
 	  DUOLAB_QUICK= $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
-	$(PY) -m duolab.artefacts
+	$(PY) scripts/stale_artefacts.py
 
 # The whole suite, in four stages: lint, unit tests, every notebook in quick mode under nbval,
 # and the browser test. The pytest stages run two processes (pytest-xdist), one per core; a

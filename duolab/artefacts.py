@@ -8,7 +8,7 @@ data/profiles/*.json) gets an entry keyed by its repository-relative path:
      "mode": "full" | "quick", "producer": "notebooks/02_choosing_the_budget.ipynb" | "scripts/..."}
 
 `stale_artefacts()` lists what does not show the shipped pair: no entry, another pair, a file
-changed since it was recorded, or a producer that no longer exists. `python -m duolab.artefacts`
+changed since it was recorded, or a producer that no longer exists. `python scripts/stale_artefacts.py`
 prints it, and tests/test_artefacts.py fails on it. Quick mode keeps its own manifest in its
 temporary folder, so CI never touches the committed one.
 
@@ -284,7 +284,3 @@ def main() -> None:
     print("\n".join(problems) if problems else
           f"every committed artefact was made by the shipped pair {shipped_pair_hash()}")
     raise SystemExit(1 if problems else 0)
-
-
-if __name__ == "__main__":
-    main()
