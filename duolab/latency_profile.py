@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from duolab.artefacts import record
-from duolab.paths import REPO_DIR
+from duolab.artefacts import EARLIER_PAIRS_DIR, record
+from duolab.paths import DATA_DIR, REPO_DIR
 
 if TYPE_CHECKING:
     from duolab.models import Pair
@@ -169,9 +169,6 @@ def portable_source(source: str) -> str:
 def measured_profiles(directory: str | Path | None = None, earlier_pairs: bool = True) -> dict[str, LatencyProfile]:
     """Every profile in data/profiles by file stem, and (with `earlier_pairs`) those kept under
     data/earlier_pairs/, labelled "<stem> (previous pair)"."""
-    from duolab.artefacts import EARLIER_PAIRS_DIR
-    from duolab.paths import DATA_DIR
-
     found = {p.stem: LatencyProfile.load(p) for p in sorted(Path(directory or DATA_DIR / "profiles").glob("*.json"))}
     if earlier_pairs:
         found |= {f"{p.stem} (previous pair)": LatencyProfile.load(p) for p in sorted(EARLIER_PAIRS_DIR.glob("*/*.json"))}

@@ -62,10 +62,14 @@ def test_equal_time_rule_says_when_it_has_no_solution():
     # drafting 1 ms/token against a flat 10 ms target: they meet at γ = 9 (T_t(10) = 10 ms)
     meets = equal_time_check(synthetic(target_ms=10.0, draft_ms=1.0), range(1, 25))
     assert meets["has_solution"] and meets["budget"] == 10 and meets["gap_ms"][10] == pytest.approx(0.0)
-    # this CPU's shape: the target starts higher and grows faster per token than the draft
-    never = equal_time_check(synthetic(target_ms=8.7, slope=0.69, draft_ms=0.66, overhead=0.84), range(1, 25))
+    # this CPU's shape: the target starts far higher; the draft grows faster per token (0.66 ms
+    # against 0.4) but would catch up only at γ = 35, past the grid: no solution, the smallest gap
+    # is at the grid's end
+    never = equal_time_check(synthetic(target_ms=10.0, slope=0.4, draft_ms=0.66, overhead=0.84), range(1, 25))
     assert not never["has_solution"] and never["budget"] == never["grid_end"] == 24
-    assert never["target_slope_ms"] == pytest.approx(0.69) and all(g < 0 for g in never["gap_ms"].values())
+    assert never["target_slope_ms"] == pytest.approx(0.4) and all(g < 0 for g in never["gap_ms"].values())
+    # a target that grows faster per token than the draft: no solution either, the gap is smallest at γ = 1
+    assert equal_time_check(synthetic(target_ms=10.0, slope=0.8, draft_ms=0.66), range(1, 25))["budget"] == 1
 
 
 def test_sps_prediction_agrees_with_the_closed_form():
