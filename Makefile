@@ -16,12 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Regenerate every figure (and results table) by running each notebook headless in full mode,
-# in place: the notebooks are committed with these outputs, so they read on GitHub. Each entry of
+# in place: the notebooks are committed with these outputs, so they read on GitHub (the inline
+# backend draws each figure into its notebook: MPLBACKEND=Agg would leave them out). Each entry of
 # data/artefacts.json says what made the file; `python scripts/stale_artefacts.py` lists what is stale.
 figures: $(VENV)/.installed
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; \
-	  DUOLAB_QUICK= $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	  env -u MPLBACKEND DUOLAB_QUICK= $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
 	$(PY) scripts/stale_artefacts.py
