@@ -35,3 +35,13 @@ def test_notebooks_are_committed_with_a_whole_runs_outputs():
         code = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
         assert [c.get("execution_count") for c in code] == list(range(1, len(code) + 1)), nb.name
         assert any(c.get("outputs") for c in code), nb.name
+
+
+def test_committed_notebooks_show_their_figures():
+    """A notebook that saves a figure shows it too (a run under MPLBACKEND=Agg would not)."""
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        for c in cells:
+            if "save_figure(" in "".join(c["source"]):
+                images = [o for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+                assert images, f"{nb.name}: a cell saves a figure but shows none"
