@@ -79,8 +79,9 @@ def equal_time_budget(profile: LatencyProfile, budgets=BUDGETS) -> int:
 def equal_time_check(profile: LatencyProfile, budgets=BUDGETS) -> dict:
     """Whether the paper's rule has a solution here: drafting γ tokens (t_d per token plus a fixed
     cost per request) and verifying γ + 1 tokens must take equally long at some γ of `budgets`.
-    When the target's time grows faster than the draft's from a higher start, they never meet,
-    and the rule returns the grid's end whatever the workload."""
+    Where drafting stays below verifying on the whole grid they never meet, and the rule falls
+    back to the smallest gap, whatever the workload: near the grid's end when drafting grows
+    faster per token than verifying (this CPU), at γ = 1 when verifying does."""
     b = list(budgets)
     gap = [profile.draft_ms(g) - profile.target_ms(g + 1) for g in b]
     slope = (profile.target_ms(b[-1] + 1) - profile.target_ms(b[0] + 1)) / (b[-1] - b[0])
