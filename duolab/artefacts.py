@@ -120,7 +120,7 @@ def machine_slug() -> str:
     """A file name for this machine: 'cpu-2core-1a2b3c' (or the GPU's short name), the last part
     a hash of the whole fingerprint, so two machines never share a profile by name."""
     fp = machine_fingerprint()
-    kind = "cpu" if fp["gpu"] == "none" else fp["gpu"].split()[-1].lower()
+    kind = "cpu" if fp["gpu"] == "none" else fp["gpu"].replace("NVIDIA", "").split()[0].lower()
     digest = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:6]
     return f"{kind}-{fp['cores']}core-{digest}"
 

@@ -118,6 +118,8 @@ def test_machine_slug_names_device_cores_and_fingerprint(monkeypatch):
     assert slug.startswith("h200-16core-") and len(slug.rsplit("-", 1)[1]) == 6
     monkeypatch.setattr(artefacts, "machine_fingerprint", lambda: {**fp, "cpu": "Other CPU"})
     assert machine_slug() != slug
+    monkeypatch.setattr(artefacts, "machine_fingerprint", lambda: {**fp, "gpu": "NVIDIA H100 80GB HBM3"})
+    assert machine_slug().startswith("h100-16core-")
 
 
 def test_earlier_pairs_say_which_pair_made_them():
