@@ -5,7 +5,7 @@ data/profiles/*.json) gets an entry keyed by its repository-relative path:
 
     {"sha256": <the file's>, "pair": <content hash of the pair that made it>, "commit": <duolab
      commit, "+dirty" when the tree had changes>, "date": ..., "machine": <fingerprint>,
-     "mode": "full" | "quick", "producer": "notebooks/02_choosing_the_budget.ipynb" | "scripts/..."}
+     "mode": "full" | "quick", "producer": "notebooks/03_choosing_the_budget.ipynb" | "scripts/..."}
 
 `stale_artefacts()` lists what does not show the shipped pair: no entry, another pair, a file
 changed since it was recorded, or a producer that no longer exists. `python scripts/stale_artefacts.py`

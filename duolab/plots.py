@@ -172,7 +172,7 @@ def per_prompt_speedups(raw: pd.DataFrame) -> pd.DataFrame:
     return med
 
 
-# What notebook 04's figures show, by benchmark label: one hue each, SpS at its best γ per task.
+# What notebook 05's figures show, by benchmark label: one hue each, SpS at its best γ per task.
 SPS_BEST = "sps, best γ per task"
 FIGURE_LABELS = {SPS_BEST: SPS_BEST, "pld": "pld", "hf": "hf (transformers assistant)",
                  "duo": "duo (default)", "duo:max_sequences=1": "duo, single chain",

@@ -90,13 +90,13 @@ def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8,
     return pd.DataFrame(rows)
 
 
-# The draft-cost band where parallel drafting can pay (t_d / T_t(1)); see notebook 05.
+# The draft-cost band where parallel drafting can pay (t_d / T_t(1)); see notebook 06.
 BAND = (0.1, 0.4)
 
 
 def regime_summary(table: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
     """duo over SpS's best, min and max, per schedule and alpha, left of, in and right of `band`
-    of draft cost: the numbers notebook 05's text and the README cite."""
+    of draft cost: the numbers notebook 06's text and the README cite."""
     where = pd.cut(table.cost_ratio, [0, band[0], band[1], float("inf")], right=False,
                    labels=[f"left (< {band[0]})", f"band ({band[0]}-{band[1]})", f"right (>= {band[1]})"])
     spans = (table.assign(region=where, alpha=table.alpha.round(3))

@@ -6,8 +6,8 @@ At the end it interrupts the kernel (SIGINT to its process group, like the stop 
 down (jupyter interrupts, then asks it to exit), and reports whether any worker outlived the kernel
 and whether a traceback reached the kernel's stderr (which the workers share).
 
-    DUOLAB_QUICK=1 .venv/bin/python scripts/check_worker_lifecycle.py            # notebook 02, 5 runs
-    .venv/bin/python scripts/check_worker_lifecycle.py notebooks/03_draft_trees.ipynb --runs 3 --interact ""
+    DUOLAB_QUICK=1 .venv/bin/python scripts/check_worker_lifecycle.py            # notebook 03, 5 runs
+    .venv/bin/python scripts/check_worker_lifecycle.py notebooks/04_draft_trees.ipynb --runs 3 --interact ""
 
 Quick mode (DUOLAB_QUICK=1) is set for the kernel unless --full is given.
 """
@@ -27,7 +27,7 @@ from jupyter_client import KernelManager
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_MARK = "duolab.worker import main"
-# one slider move of notebook 02's DecodingSweep: the observer reruns sps and duo synchronously
+# one slider move of notebook 03's DecodingSweep: the observer reruns sps and duo synchronously
 DEFAULT_INTERACT = "sweep.budget.value = 7 if sweep.budget.value != 7 else 6"
 
 
@@ -73,7 +73,7 @@ def run_cell(kc, source: str, timeout: float) -> tuple[float, str | None]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("notebook", nargs="?", default=str(REPO / "notebooks" / "02_choosing_the_budget.ipynb"))
+    ap.add_argument("notebook", nargs="?", default=str(REPO / "notebooks" / "03_choosing_the_budget.ipynb"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--interact", default=DEFAULT_INTERACT,
                     help="code run after each Run All to move a widget ('' to skip)")

@@ -18,7 +18,7 @@ def test_budget_notebook_runs_on_another_pair(tmp_path, monkeypatch):
     monkeypatch.setenv("DUOLAB_DRAFT", str(draft))
     monkeypatch.setenv("DUOLAB_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOKS / "02_choosing_the_budget.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS / "03_choosing_the_budget.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=dict(os.environ))
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
