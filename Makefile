@@ -39,7 +39,7 @@ test: $(VENV)/.installed
 	DUOLAB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax -q -n 2 --dist loadfile
 	@$(MAKE) --no-print-directory test-browser
 
-# JupyterLab in headless Chromium runs notebooks 03 and 04 (quick mode), moves every widget
+# JupyterLab in headless Chromium runs notebooks 03, 04 and 06 (quick mode), moves every widget
 # control and checks its output changed; screenshots in build/browser/. Installs Debian's
 # chromium and chromium-driver when missing and it can (root with apt-get); where a piece is
 # still missing (or DUOLAB_BROWSER=skip) it prints one SKIP line naming it and passes.

@@ -1,12 +1,17 @@
-"""A real browser: JupyterLab in headless Chromium, driven by selenium, runs notebooks 02 and 03
-in quick mode ("Run All"), then moves every widget control it finds (sliders, dropdowns,
-selects, toggles, checkboxes: found by their ipywidgets CSS classes, not by label) and checks
-that the widget's output area changed. Screenshots go to build/browser/.
+"""A real browser: JupyterLab in headless Chromium, driven by selenium, runs the budget and
+draft-tree notebooks (found by glob: they get renumbered) in quick mode ("Run All"), then moves
+every widget control it finds (sliders, dropdowns, selects, toggles, checkboxes: found by their
+ipywidgets CSS classes, not by label) and checks that the widget's output area changed. The
+regime notebook (`*_when_parallel_drafting_pays`) runs too, and its RegimeExplorer's controls,
+found by their descriptions, are moved one by one and its "profile this machine" button clicked:
+its plot, readout or status must change each time. A notebook or widget that is not there fails
+the test (no skip). Screenshots go to build/browser/. DUOLAB_BROWSER_NOTEBOOKS names another
+folder to take the notebooks from (a scratch copy, to try the test on notebooks in the making).
 
 `make test` runs it as its own stage: `pytest tests/browser -m browser`. It skips, naming the
 missing piece, without selenium, chromium or chromedriver, or with DUOLAB_BROWSER=skip
 (tests/browser/needs.py). One JupyterLab server (on a temporary copy of the notebooks, so the
-committed ones stay output-free) serves both notebooks; a fresh headless Chromium opens each.
+committed ones stay output-free) serves every notebook; a fresh headless Chromium opens each.
 The server, its kernels and their children are always shut down at the end.
 """
 
@@ -42,10 +47,16 @@ if needs.missing() is None:  # else the `lab` fixture skips, saying what is miss
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ["02_choosing_the_budget.ipynb", "03_draft_trees.ipynb"]
+NOTEBOOK_DIR = Path(os.environ.get("DUOLAB_BROWSER_NOTEBOOKS") or ROOT / "notebooks")
+NOTEBOOKS = ["*_choosing_the_budget.ipynb", "*_draft_trees.ipynb"]  # globs: renumbered as they change
+REGIME_GLOB = "*_when_parallel_drafting_pays.ipynb"
+# duolab.explorable.RegimeExplorer's controls, by description
+REGIME_SLIDERS = ("t_d / T_t(1)", "slope T_t(9)/T_t(1)", "α")
+REGIME_BUTTON = "profile this machine"
 SHOTS = ROOT / "build" / "browser"
 RUN_ALL_TIMEOUT = 400  # s: quick mode on 2 shared cores
 MOVE_TIMEOUT = 120  # s: one control's rerun
+PROFILE_TIMEOUT = 300  # s: the button measures a quick latency profile
 
 # Lab settings for a clean, deterministic page: every cell in the DOM, no news or update pop-ups.
 LAB_SETTINGS = {
@@ -90,14 +101,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def notebook_source(pattern: str) -> Path:
+    """The one notebook in NOTEBOOK_DIR matching `pattern` (a name or a glob); fails otherwise."""
+    found = sorted(NOTEBOOK_DIR.glob(pattern))
+    if len(found) != 1:
+        pytest.fail(f"expected one notebook {NOTEBOOK_DIR / pattern}, found "
+                    f"{[p.name for p in found] or 'none'}")
+    return found[0]
+
+
 class Lab:
-    """A JupyterLab server in a subprocess on a temporary copy of the notebooks."""
+    """A JupyterLab server in a subprocess on a temporary copy of the notebooks (`add` copies one
+    in)."""
 
     def __init__(self, workdir: Path):
         self.root = workdir / "notebooks"
         self.root.mkdir()
-        for name in NOTEBOOKS:
-            shutil.copy(ROOT / "notebooks" / name, self.root / name)
         settings = workdir / "lab-settings"
         for rel, value in LAB_SETTINGS.items():
             (settings / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +148,11 @@ class Lab:
                     raise RuntimeError(
                         f"jupyter lab did not answer in 90 s:\n{self.log()}") from None
                 time.sleep(0.25)
+
+    def add(self, source: Path) -> str:
+        """Copy a notebook into the server's folder; returns its name there."""
+        shutil.copy(source, self.root / source.name)
+        return source.name
 
     def api(self, method: str, path: str, timeout: float = 10):
         request = urllib.request.Request(self.url + path, method=method,
@@ -303,16 +327,22 @@ def widget_cells(driver) -> list:
         rendered, "no widget with controls and a drawn output rendered")
 
 
+def _slider_value(el) -> str:
+    # aria-valuenow is rounded to one decimal (a step of 0.01 leaves it alone); the text is exact
+    return el.get_attribute("aria-valuetext") or el.get_attribute("aria-valuenow")
+
+
 def move(driver, kind: str, el) -> str:
     """Move one control by one step, as a user would; returns what was done, in words."""
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
     if kind == "slider":
         at_max = el.get_attribute("aria-valuenow") == el.get_attribute("aria-valuemax")
-        before = el.get_attribute("aria-valuenow")
+        before = _slider_value(el)
         driver.execute_script("arguments[0].focus();", el)
         el.send_keys(Keys.ARROW_LEFT if at_max else Keys.ARROW_RIGHT)
-        WebDriverWait(driver, 10).until(lambda d: el.get_attribute("aria-valuenow") != before)
-        return f"slider {before} -> {el.get_attribute('aria-valuenow')}"
+        WebDriverWait(driver, 10).until(lambda d: _slider_value(el) != before,
+                                        f"the slider stayed at {before}")
+        return f"slider {before} -> {_slider_value(el)}"
     if kind == "select":
         select = Select(el)
         options = select.options
@@ -329,13 +359,15 @@ def move(driver, kind: str, el) -> str:
     return f"{kind} clicked"
 
 
-def settled_change(driver, cell, before: str, what: str) -> str:
-    """Wait until the cell's Output widgets differ from `before`, hold a drawn result, the kernel
-    is idle, and nothing changed for a second; returns the new state."""
+def settled_change(driver, cell, before: str, what: str, state_js: str = OUTPUT_STATE,
+                   timeout: float = MOVE_TIMEOUT) -> str:
+    """Wait until the cell's state (`state_js`; default: its Output widgets) differs from `before`,
+    holds a drawn result, the kernel is idle, and nothing changed for a second; returns the new
+    state."""
     seen = {"state": None, "since": 0.0}
 
     def done(d):
-        state = d.execute_script(OUTPUT_STATE, cell)
+        state = d.execute_script(state_js, cell)
         now = time.monotonic()
         if state != seen["state"]:
             seen.update(state=state, since=now)
@@ -344,7 +376,7 @@ def settled_change(driver, cell, before: str, what: str) -> str:
             return False
         return state if now - seen["since"] >= 1.0 else False
 
-    return WebDriverWait(driver, MOVE_TIMEOUT, poll_frequency=0.25).until(
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(
         done, f"the output did not change after: {what}")
 
 
@@ -354,8 +386,22 @@ def shoot(driver, cell, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_run_all_then_every_widget_control_changes_its_output(lab, browser, name):
+def close_notebook(lab: Lab, name: str) -> None:
+    """Free the cores (and the draft worker) for the next notebook; say what outlived it."""
+    stem = Path(name).stem
+    logged = len(lab.log(tail=None))
+    killed = lab.shutdown_kernels(name)
+    if killed:
+        print(f"\nbrowser {stem}: {len(killed)} process(es) outlived the kernel's shutdown "
+              f"(killed): {'; '.join(killed)}")
+    if "Traceback" in lab.log(tail=None)[logged:]:
+        print(f"\nbrowser {stem}: the kernel's shutdown printed a traceback "
+              "(build/browser/jupyter.log)")
+
+
+@pytest.mark.parametrize("pattern", NOTEBOOKS)
+def test_run_all_then_every_widget_control_changes_its_output(lab, browser, pattern):
+    name = lab.add(notebook_source(pattern))
     stem = Path(name).stem
     start = time.monotonic()
     try:
@@ -386,12 +432,118 @@ def test_run_all_then_every_widget_control_changes_its_output(lab, browser, name
         browser.save_screenshot(str(SHOTS / f"{stem}-failed.png"))
         pytest.fail(f"{name}: {e.msg}\n{_error_text(browser)[-3000:]}\njupyter log:\n{lab.log()}")
     finally:
-        # Free the cores (and the draft worker) for the next notebook; say what outlived it.
-        logged = len(lab.log(tail=None))
-        killed = lab.shutdown_kernels(name)
-        if killed:
-            print(f"\nbrowser {stem}: {len(killed)} process(es) outlived the kernel's shutdown "
-                  f"(killed): {'; '.join(killed)}")
-        if "Traceback" in lab.log(tail=None)[logged:]:
-            print(f"\nbrowser {stem}: the kernel's shutdown printed a traceback "
-                  "(build/browser/jupyter.log)")
+        close_notebook(lab, name)
+
+
+# ---- the regime notebook's RegimeExplorer, its controls found by description -------------------
+
+# The cell whose output holds a button described `arguments[0]` (the explorer's cell), once its
+# plot is drawn; null before.
+EXPLORER_CELL = """
+const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell');
+return Array.from(cells).find(c => Array.from(c.querySelectorAll('.jp-OutputArea button.widget-button'))
+    .some(b => b.textContent.trim() === arguments[0]) && c.querySelector('.widget-output img')) || null;
+"""
+# The handle of the slider described `arguments[1]` in cell `arguments[0]`.
+SLIDER_BY_DESCRIPTION = """
+for (const box of arguments[0].querySelectorAll('.jp-OutputArea .widget-slider')) {
+  const label = box.querySelector('.widget-label');
+  if (label && label.textContent.trim() === arguments[1]) return box.querySelector('.noUi-handle');
+}
+return null;
+"""
+# What the slider whose handle is `arguments[0]` shows (a log slider's handle has the exponent).
+SLIDER_READOUT = """
+const box = arguments[0].closest('.widget-slider');
+const readout = box && box.querySelector('.widget-readout');
+return readout ? (readout.value || readout.textContent).trim() : '';
+"""
+BUTTON_BY_DESCRIPTION = """
+return Array.from(arguments[0].querySelectorAll('.jp-OutputArea button.widget-button'))
+  .find(b => b.textContent.trim() === arguments[1]) || null;
+"""
+# What the explorer shows: its plot (the Output widget) and its readout and status (HTML widgets).
+EXPLORER_STATE = """
+const cell = arguments[0];
+return Array.from(cell.querySelectorAll('.widget-output')).map(e => e.innerHTML).join('\\n')
+  + '\\n<!-- text -->\\n' + Array.from(cell.querySelectorAll('.widget-html')).map(e => e.textContent).join('\\n');
+"""
+
+
+def explorer_cell(driver, name: str):
+    try:
+        return WebDriverWait(driver, 60, poll_frequency=0.25).until(
+            lambda d: d.execute_script(EXPLORER_CELL, REGIME_BUTTON))
+    except TimeoutException:
+        pytest.fail(f"{name}: no RegimeExplorer rendered (no cell with a {REGIME_BUTTON!r} button "
+                    f"and a drawn plot)\n{_error_text(driver)[-3000:]}")
+
+
+def _explorer_text(driver, cell) -> str:
+    return driver.execute_script(EXPLORER_STATE, cell).rpartition("<!-- text -->")[2]
+
+
+def move_explorer_sliders(driver, cell, name: str) -> list[str]:
+    """Each of the explorer's sliders one step; returns one line per slider."""
+    lines = []
+    for description in REGIME_SLIDERS:
+        handle = driver.execute_script(SLIDER_BY_DESCRIPTION, cell, description)
+        assert handle is not None, f"{name}: the explorer has no slider described {description!r}"
+        before, t = driver.execute_script(EXPLORER_STATE, cell), time.monotonic()
+        shown = driver.execute_script(SLIDER_READOUT, handle)
+        what = move(driver, "slider", handle)
+        settled_change(driver, cell, before, f"{description}: {what}", EXPLORER_STATE)
+        lines.append(f"{description}: {what}, readout {shown} -> "
+                     f"{driver.execute_script(SLIDER_READOUT, handle)} ({time.monotonic() - t:.1f} s)")
+    return lines
+
+
+def shoot_plot(driver, cell, path: Path) -> Path:
+    """The explorer's plot alone (the cell is taller than the window): its last drawn image,
+    scrolled into view and loaded."""
+    img = driver.execute_script("const i = arguments[0].querySelectorAll('img'); return i[i.length - 1];", cell)
+    assert img is not None, "the explorer drew no plot"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", img)
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0;", img))
+    img.screenshot(str(path))
+    return path
+
+
+def click_profile_button(driver, cell, name: str) -> str:
+    """Click "profile this machine": the readout must then name this machine's point."""
+    button = driver.execute_script(BUTTON_BY_DESCRIPTION, cell, REGIME_BUTTON)
+    assert button is not None and button.is_enabled(), f"{name}: no enabled {REGIME_BUTTON!r} button"
+    before, t = driver.execute_script(EXPLORER_STATE, cell), time.monotonic()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    settled_change(driver, cell, before, f"button {REGIME_BUTTON!r}", EXPLORER_STATE, PROFILE_TIMEOUT)
+    text = _explorer_text(driver, cell)
+    assert "profiling failed" not in text, f"{name}: {text}"
+    point = re.search(r"this machine \(measured\): ([^\n]*)", text)
+    assert point, f"{name}: after {REGIME_BUTTON!r} the readout names no measured point: {text}"
+    return f"button {REGIME_BUTTON!r}: {point.group(1)} ({time.monotonic() - t:.1f} s)"
+
+
+def test_regime_explorer_controls_change_its_output(lab, browser):
+    name = lab.add(notebook_source(REGIME_GLOB))
+    stem, start = Path(name).stem, time.monotonic()
+    try:
+        ran = run_all(browser, lab, name)
+        cell = explorer_cell(browser, name)
+        shots = [shoot(browser, cell, SHOTS / f"{stem}-explorer-before.png")]
+        lines = move_explorer_sliders(browser, cell, name)
+        lines.append(click_profile_button(browser, cell, name))
+        shots.append(shoot(browser, cell, SHOTS / f"{stem}-explorer-after.png"))
+        shots.append(shoot_plot(browser, cell, SHOTS / f"{stem}-explorer-after-plot.png"))
+        print(f"\nbrowser {stem}: Run All {ran:.1f} s; RegimeExplorer: {len(lines)} control(s), each "
+              f"changed its output, in {time.monotonic() - start:.1f} s in all")
+        for line in lines:
+            print(f"browser {stem}: {line}")
+        print(f"browser {stem}: {_explorer_text(browser, cell).strip().splitlines()[-1]}")
+        print(f"browser {stem}: screenshots " + ", ".join(str(p.relative_to(ROOT)) for p in shots))
+    except TimeoutException as e:
+        browser.save_screenshot(str(SHOTS / f"{stem}-failed.png"))
+        pytest.fail(f"{name}: {e.msg}\n{_error_text(browser)[-3000:]}\njupyter log:\n{lab.log()}")
+    finally:
+        close_notebook(lab, name)
