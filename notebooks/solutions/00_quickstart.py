@@ -13,6 +13,6 @@ answer = g.stats["new_tokens"] / g.stats["target_forwards"]
 answer = False  # the target says 7; the reference says 10
 
 # %% 00-3
-runs = [duolab.generate(pair, load_prompts("math_reasoning")[0], method=m, max_new_tokens=32,
-                        temperature=0.8, seed=0) for m in ("ar", "sps")]
-answer = runs[0].token_ids == runs[1].token_ids  # False: same distribution, different draws
+ar_ids, pld_ids = (duolab.generate(pair, load_prompts("math_reasoning")[0], method=m, max_new_tokens=32).token_ids
+                   for m in ("ar", "pld"))
+answer = sum(a == b for a, b in zip(ar_ids, pld_ids))  # all 32: the drafter changes the speed, never the tokens
