@@ -28,6 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -399,12 +400,25 @@ def close_notebook(lab: Lab, name: str) -> None:
               "(build/browser/jupyter.log)")
 
 
+@contextmanager
+def opened(lab: Lab, browser, source: Path):
+    """The notebook copied into the lab as (name, stem); on a timeout a screenshot and the
+    jupyter log; closed (its kernel shut down) either way."""
+    name = lab.add(source)
+    stem = Path(name).stem
+    try:
+        yield name, stem
+    except TimeoutException as e:
+        browser.save_screenshot(str(SHOTS / f"{stem}-failed.png"))
+        pytest.fail(f"{name}: {e.msg}\n{_error_text(browser)[-3000:]}\njupyter log:\n{lab.log()}")
+    finally:
+        close_notebook(lab, name)
+
+
 @pytest.mark.parametrize("pattern", NOTEBOOKS)
 def test_run_all_then_every_widget_control_changes_its_output(lab, browser, pattern):
-    name = lab.add(notebook_source(pattern))
-    stem = Path(name).stem
     start = time.monotonic()
-    try:
+    with opened(lab, browser, notebook_source(pattern)) as (name, stem):
         ran = run_all(browser, lab, name)
         cells = widget_cells(browser)
         shots = [shoot(browser, cells[0], SHOTS / f"{stem}-before.png")]
@@ -428,11 +442,6 @@ def test_run_all_then_every_widget_control_changes_its_output(lab, browser, patt
         print(f"\nbrowser {stem}: Run All {ran:.1f} s; {len(moves)} control(s) moved, each changed "
               f"its output: {'; '.join(moves)}; {time.monotonic() - start:.1f} s in all")
         print(f"browser {stem}: screenshots " + ", ".join(str(p.relative_to(ROOT)) for p in shots))
-    except TimeoutException as e:
-        browser.save_screenshot(str(SHOTS / f"{stem}-failed.png"))
-        pytest.fail(f"{name}: {e.msg}\n{_error_text(browser)[-3000:]}\njupyter log:\n{lab.log()}")
-    finally:
-        close_notebook(lab, name)
 
 
 # ---- the regime notebook's RegimeExplorer, its controls found by description -------------------
@@ -526,9 +535,8 @@ def click_profile_button(driver, cell, name: str) -> str:
 
 
 def test_regime_explorer_controls_change_its_output(lab, browser):
-    name = lab.add(notebook_source(REGIME_GLOB))
-    stem, start = Path(name).stem, time.monotonic()
-    try:
+    start = time.monotonic()
+    with opened(lab, browser, notebook_source(REGIME_GLOB)) as (name, stem):
         ran = run_all(browser, lab, name)
         cell = explorer_cell(browser, name)
         shots = [shoot(browser, cell, SHOTS / f"{stem}-explorer-before.png")]
@@ -542,8 +550,3 @@ def test_regime_explorer_controls_change_its_output(lab, browser):
             print(f"browser {stem}: {line}")
         print(f"browser {stem}: {_explorer_text(browser, cell).strip().splitlines()[-1]}")
         print(f"browser {stem}: screenshots " + ", ".join(str(p.relative_to(ROOT)) for p in shots))
-    except TimeoutException as e:
-        browser.save_screenshot(str(SHOTS / f"{stem}-failed.png"))
-        pytest.fail(f"{name}: {e.msg}\n{_error_text(browser)[-3000:]}\njupyter log:\n{lab.log()}")
-    finally:
-        close_notebook(lab, name)
