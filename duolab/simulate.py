@@ -6,6 +6,10 @@ token of the next block with probability `first_match` (alpha by default; higher
 sequences). Durations come from the profile. The output trace has the columns of a real
 `Generation.trace`, so simulated and measured timelines can be drawn side by side, and a profile
 from another machine (say an H100 target with a 16-core CPU draft) answers "what if".
+
+Like the decoders, one function per method runs the generation round by round (`_run_ar`,
+`_run_sps`, `_run_duo`; a duo round is `_duo_round`, which returns what it did), and a
+`_Timeline` keeps the books: clock, trace events, tokens, forwards, rounds, TTFT.
 """
 
 from __future__ import annotations
@@ -97,89 +101,140 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
     auto_ok = method == "duo" and budget == "auto"
     if method != "ar" and not auto_ok and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ValueError(f"budget must be an integer >= 1{' or auto' if method == 'duo' else ''}, got {budget!r}")
-    cap = max(max_new_tokens or new_tokens, new_tokens)
     accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
-    events: list[tuple] = []
-    p = profile
-    prefill = p.prefill(prompt_tokens)
+    sim = _Timeline(profile, profile.prefill(prompt_tokens), new_tokens, max(max_new_tokens or new_tokens, new_tokens))
+    extra = {}
+    if method == "ar":
+        _run_ar(sim)
+    elif method == "sps":
+        _run_sps(sim, accept, budget)
+    else:
+        policy = RoundPolicy(profile, alpha, None if budget == "auto" else budget,
+                             None if catch_up == "auto" else catch_up, outcomes)
+        extra = _run_duo(sim, accept, policy, outcomes, outcome_hit)
+    return sim.events, {**sim.stats(method, None if method == "ar" else budget, alpha), **extra}
 
-    def add(side, kind, start, dur, rnd):
-        events.append((side, kind, start / 1000, (start + dur) / 1000, rnd))
+
+class _Timeline:
+    """The books of one simulated generation: the clock t (ms), the trace events, tokens made,
+    target forwards, rounds and TTFT. Each method's loop below advances it round by round."""
+
+    def __init__(self, profile: LatencyProfile, prefill: float, new_tokens: int, cap: int):
+        self.p, self.prefill, self.new_tokens, self.cap = profile, prefill, new_tokens, cap
+        self.events: list[tuple] = []
+        self.t, self.made, self.forwards, self.rounds, self.ttft = 0.0, 0, 0, 0, None
+
+    @property
+    def done(self) -> bool:
+        return self.made >= self.new_tokens
+
+    def add(self, side: str, kind: str, start: float, dur: float) -> float:
+        """One event of this round from `start` (ms) for `dur` ms; returns its end."""
+        self.events.append((side, kind, start / 1000, (start + dur) / 1000, self.rounds))
         return start + dur
 
-    t, made, forwards, rnd, ttft = 0.0, 0, 0, 0, None
-    if method == "ar":
-        while made < new_tokens:
-            t = add("target", "forward", t, prefill if made == 0 else p.ar_step_ms or p.target_ms(1), rnd)
-            t += p.sync_ms / 4  # sampling one token is a fraction of a verification's sync
-            made, forwards = made + 1, forwards + 1
-            ttft = ttft if ttft is not None else t
-    elif method == "sps":
-        while made < new_tokens:
-            n = min(budget, cap - made - 1)
-            t = add("draft", "draft", t, n * p.sps_draft_ms_per_token, rnd)
-            extra = p.target_ms(n + 1) - p.target_ms(1)
-            t = add("target", "verify", t, (prefill + extra) if rnd == 0 else p.target_ms(n + 1), rnd)
-            t = add("target", "sync", t, p.sync_ms, rnd) + p.round_overhead_ms
-            made += accept.chain(made, n) + 1
-            forwards, rnd = forwards + 1, rnd + 1
-            ttft = ttft if ttft is not None else t
-    else:  # duo: target verifies block d while the draft drafts the next one (see duolab/duo.py)
-        policy = RoundPolicy(p, alpha, None if budget == "auto" else budget,
-                             None if catch_up == "auto" else catch_up, outcomes)
-        block, empty, rejections, hits = 0, 0, 0, 0
-        while made < new_tokens:
-            if block == 0 and rnd > 0:
-                empty += 1
-                c = min(policy.catch_up_tokens(), cap - made - 1)
-                if c > 0:
-                    end = add("draft", "catch_up", t + p.channel_ms / 2, p.draft_ms(c), rnd)
-                    t = add("target", "wait", t, end + p.channel_ms / 2 - t, rnd)
-                    block = c
-            n = 1 if rnd == 0 else min(policy.draft_budget(block + 1), cap - made - block - 1)
-            fwd = prefill if rnd == 0 else p.target_ms(block + 1)
-            t_fwd = add("target", "forward", t, fwd, rnd)
-            ready, chains = t_fwd, 0
-            if n >= 1:
-                d_end = add("draft", "draft", t + p.channel_ms / 2, p.draft_ms(n), rnd)
-                ready = max(t_fwd, d_end + p.channel_ms / 2)
-                if outcomes and block and rnd > 0:  # outcome chains in the time the forward leaves
-                    chain_ms = policy.outcome_length() * p.draft_ms_per_token
-                    chains = min(block, max(0, int((t_fwd - p.channel_ms / 2 - d_end) / chain_ms)))
-                    if chains:
-                        add("draft", "outcomes", d_end, chains * chain_ms, rnd)
-            if ready > t_fwd:
-                add("target", "wait", t_fwd, ready - t_fwd, rnd)
-            t = add("target", "sync", ready, p.sync_ms, rnd) + p.round_overhead_ms
-            a = accept.chain(made, block)
-            policy.observe(min(block, a + 1), a)
-            passed = a == block and n >= 1 and accept.first(made + block)
-            made += a + 1
-            forwards += 1
-            ttft = ttft if ttft is not None else t
-            if a < block:
-                rejections += 1
-                caught = a < chains and accept.outcome(outcome_hit)
-                hits += caught
-                block = min(policy.outcome_length() - 1, max(cap - made - 1, 0)) if caught else 0
-            else:
-                block = min(n - 1, max(cap - made - 1, 0)) if passed else 0
-            rnd += 1
-    made = min(made, new_tokens)
-    wall = t / 1000
-    busy = {"target": 0.0, "draft": 0.0}
-    for side, kind, start, end, _ in events:
-        if kind != "wait":
-            busy[side] += end - start
-    stats = {"method": method, "budget": budget if method != "ar" else None, "alpha": alpha,
-             "new_tokens": made, "wall_time_s": wall, "tokens_per_s": made / wall,
-             "ttft_s": (ttft or t) / 1000, "target_forwards": forwards, "tau": made / forwards,
-             "rounds": rnd, **{f"idle_fraction_{s}": 1 - busy.get(s, 0.0) / wall
-                               for s in ("target", "draft")}}
-    if method == "duo":
-        stats.update(empty_start_fraction=empty / max(1, rnd - 1),
-                     outcome_hit_rate=hits / rejections if rejections else 0.0)
-    return events, stats
+    def committed(self, tokens: int, next_round: bool = True) -> None:
+        """A target forward that committed `tokens`, its round over at the clock."""
+        self.made, self.forwards = self.made + tokens, self.forwards + 1
+        self.ttft = self.ttft if self.ttft is not None else self.t
+        self.rounds += next_round
+
+    def stats(self, method: str, budget, alpha: float) -> dict:
+        made, wall = min(self.made, self.new_tokens), self.t / 1000
+        busy = {"target": 0.0, "draft": 0.0}
+        for side, kind, start, end, _ in self.events:
+            if kind != "wait":
+                busy[side] += end - start
+        return {"method": method, "budget": budget, "alpha": alpha, "new_tokens": made, "wall_time_s": wall,
+                "tokens_per_s": made / wall, "ttft_s": (self.ttft or self.t) / 1000,
+                "target_forwards": self.forwards, "tau": made / self.forwards, "rounds": self.rounds,
+                **{f"idle_fraction_{s}": 1 - busy[s] / wall for s in ("target", "draft")}}
+
+
+def _run_ar(sim: _Timeline) -> None:
+    """AR: one target forward per token (the first is the prefill)."""
+    p = sim.p
+    while not sim.done:
+        sim.t = sim.add("target", "forward", sim.t, sim.prefill if sim.made == 0 else p.ar_step_ms or p.target_ms(1))
+        sim.t += p.sync_ms / 4  # sampling one token is a fraction of a verification's sync
+        sim.committed(1, next_round=False)
+
+
+def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int) -> None:
+    """SpS: each round drafts n tokens on the target's core, then verifies them in one forward."""
+    p = sim.p
+    while not sim.done:
+        n = min(budget, sim.cap - sim.made - 1)
+        t = sim.add("draft", "draft", sim.t, n * p.sps_draft_ms_per_token)
+        extra = p.target_ms(n + 1) - p.target_ms(1)
+        t = sim.add("target", "verify", t, (sim.prefill + extra) if sim.rounds == 0 else p.target_ms(n + 1))
+        sim.t = sim.add("target", "sync", t, p.sync_ms) + p.round_overhead_ms
+        sim.committed(accept.chain(sim.made, n) + 1)
+
+
+@dataclass
+class _DuoRound:
+    """What one simulated duo round did: tokens accepted of its block, whether the draft's next
+    block still stands (its first token matched), outcome chains drafted, a rejection caught."""
+
+    accepted: int
+    passed: bool
+    chains: int
+    drafted: int
+
+
+def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes: bool, outcome_hit: float) -> dict:
+    """duo: the target verifies block d while the draft drafts the next one (see duolab/duo.py);
+    the books of its empty starts and caught rejections."""
+    block, empty, rejections, hits = 0, 0, 0, 0
+    while not sim.done:
+        if block == 0 and sim.rounds > 0:
+            empty += 1
+            block = _duo_catch_up(sim, policy)
+        r = _duo_round(sim, accept, policy, block, outcomes)
+        sim.committed(r.accepted + 1)
+        if r.accepted < block:
+            rejections += 1
+            caught = r.accepted < r.chains and accept.outcome(outcome_hit)
+            hits += caught
+            block = min(policy.outcome_length() - 1, max(sim.cap - sim.made - 1, 0)) if caught else 0
+        else:
+            block = min(r.drafted - 1, max(sim.cap - sim.made - 1, 0)) if r.passed else 0
+    return {"empty_start_fraction": empty / max(1, sim.rounds - 1),
+            "outcome_hit_rate": hits / rejections if rejections else 0.0}
+
+
+def _duo_catch_up(sim: _Timeline, policy: RoundPolicy) -> int:
+    """A round with nothing to verify: wait for a catch-up chain when the policy says so; its length."""
+    p = sim.p
+    c = min(policy.catch_up_tokens(), sim.cap - sim.made - 1)
+    if c > 0:
+        end = sim.add("draft", "catch_up", sim.t + p.channel_ms / 2, p.draft_ms(c))
+        sim.t = sim.add("target", "wait", sim.t, end + p.channel_ms / 2 - sim.t)
+    return max(c, 0)
+
+
+def _duo_round(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: int, outcomes: bool) -> _DuoRound:
+    """One duo round: the target's forward over `block` (and its next token) while the draft drafts
+    n tokens of the next block and, in the time left, outcome chains; then the sync."""
+    p, t = sim.p, sim.t
+    n = 1 if sim.rounds == 0 else min(policy.draft_budget(block + 1), sim.cap - sim.made - block - 1)
+    t_fwd = sim.add("target", "forward", t, sim.prefill if sim.rounds == 0 else p.target_ms(block + 1))
+    ready, chains = t_fwd, 0
+    if n >= 1:
+        d_end = sim.add("draft", "draft", t + p.channel_ms / 2, p.draft_ms(n))
+        ready = max(t_fwd, d_end + p.channel_ms / 2)
+        if outcomes and block and sim.rounds > 0:  # outcome chains in the time the forward leaves
+            chain_ms = policy.outcome_length() * p.draft_ms_per_token
+            chains = min(block, max(0, int((t_fwd - p.channel_ms / 2 - d_end) / chain_ms)))
+            if chains:
+                sim.add("draft", "outcomes", d_end, chains * chain_ms)
+    if ready > t_fwd:
+        sim.add("target", "wait", t_fwd, ready - t_fwd)
+    sim.t = sim.add("target", "sync", ready, p.sync_ms) + p.round_overhead_ms
+    a = accept.chain(sim.made, block)
+    policy.observe(min(block, a + 1), a)
+    return _DuoRound(a, a == block and n >= 1 and accept.first(sim.made + block), chains, n)
 
 
 def expected_throughput(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
