@@ -6,6 +6,7 @@ in duolab/duo.py and Hugging Face's assisted generation in duolab/hf_assisted.py
 
 from __future__ import annotations
 
+from duolab.arguments import is_whole
 from duolab.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
 from duolab.generation import Run, check_budget, register_method
 from duolab.sampling import logits_to_probs, sample, verify_block
@@ -66,7 +67,7 @@ def speculative(run: Run, budget: int) -> None:
 def _check_pld(options: dict) -> None:
     check_budget(options)
     ngram = options.get("max_ngram")
-    if isinstance(ngram, bool) or not isinstance(ngram, int) or ngram < 1:
+    if not is_whole(ngram, 1):
         raise ValueError(f"max_ngram must be an integer >= 1, got {ngram!r}")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from duolab.arguments import is_number
 from duolab.models import Pair
 
 
@@ -64,7 +65,7 @@ def first_divergence(pair: Pair, prompt: str, reference, other, *, ulps: float =
     with AR's logits there. Both outputs must come from the same prompt and max_new_tokens."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string (the one both outputs were generated from)")
-    if isinstance(ulps, bool) or not isinstance(ulps, (int, float)) or ulps < 0:
+    if not is_number(ulps) or ulps < 0:
         raise ValueError(f"ulps must be a number >= 0, got {ulps!r}")
     ref, oth = _token_ids(reference, "reference"), _token_ids(other, "other")
     pos = next((i for i, (a, b) in enumerate(zip(ref, oth, strict=False)) if a != b), None)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from duolab.arguments import is_number, is_whole
 from duolab.decoding import continue_autoregressively
 from duolab.drafting import Outcome
 from duolab.generation import Run, check_budget, register_method
@@ -40,15 +41,15 @@ def _check_duo(options: dict) -> None:
     if options.get("budget") != "auto":  # "auto": chosen each round (duolab.round_policy)
         check_budget(options)
     k = options.get("max_sequences")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not is_whole(k, 1):
         raise ValueError(f"max_sequences must be an integer >= 1 (1 = single chain), got {k!r}")
     c = options.get("catch_up")
-    if c != "auto" and (isinstance(c, bool) or not isinstance(c, int) or c < 0):
+    if c != "auto" and not is_whole(c, 0):
         raise ValueError(f"catch_up must be 'auto' or an integer >= 0 (0 = the paper's schedule), got {c!r}")
     if not isinstance(options.get("outcomes"), bool):
         raise ValueError(f"outcomes must be True or False, got {options.get('outcomes')!r}")
     timeout = options.get("worker_timeout_s")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    if not is_number(timeout) or timeout <= 0:
         raise ValueError(f"worker_timeout_s must be a number > 0, got {timeout!r}")
 
 
@@ -72,8 +73,7 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
     profile, prior = None, 0.5
     if _needs_profile(options):
         profile, prior = cached_profile(run.pair, quick=True), workload_estimate(run.pair).alpha
-    policy = RoundPolicy(profile, prior, None if budget == "auto" else budget,
-                         None if catch_up == "auto" else catch_up, outcomes)
+    policy = RoundPolicy.from_options(profile, prior, budget, catch_up, outcomes)
     worker = draft_worker(run.pair)
     run.draft_runner = worker.runner
     draft = DraftSide(run, worker, max_sequences, worker_timeout_s)

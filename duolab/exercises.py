@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from duolab.arguments import is_number
 from duolab.paths import DATA_DIR
 
 RESULTS: dict[str, bool] = {}  # exercise id -> the last check's verdict (read by the test)
@@ -39,7 +40,7 @@ class Exercise:
 
 
 def _number(answer, truth: float, rel: float = 0.01, what: str = "") -> tuple[bool, str]:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+    if not is_number(answer):
         return False, f"expected a number, got {answer!r}"
     ok = math.isclose(float(answer), truth, rel_tol=rel, abs_tol=1e-9)
     return ok, f"{what}{truth:.4g}" if ok else f"{answer!r} is not it"

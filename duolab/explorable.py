@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.plots import plot_regime_map, regime_norm
 from duolab.regime import SCHEDULES, duo_over_sps, regime_point, synthetic_profile
@@ -106,10 +107,10 @@ def _checked_table(table, schedule: str) -> pd.DataFrame | None:
 
 
 def _check_numbers(alpha, runs, new_tokens, schedule, profiler) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if not is_number(alpha) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
     for name, value in (("runs", runs), ("new_tokens", new_tokens)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_whole(value, 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")

@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from duolab.arguments import is_whole
 from duolab.models import Pair
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
@@ -174,7 +175,7 @@ def register_method(name: str, defaults: dict | None = None, check: Callable[[di
 
 def check_budget(options: dict) -> None:
     budget = options.get("budget")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    if not is_whole(budget, 1):
         raise ValueError(f"budget must be an integer >= 1 (draft tokens per round), got {budget!r}")
 
 
@@ -207,11 +208,11 @@ def generate(
         raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt.strip():
         raise ValueError("prompt is empty")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if not is_whole(max_new_tokens, 1):
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     sampling = SamplingConfig(temperature, top_k, top_p)
     sampling.check()
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and not is_whole(seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
     prompt_ids = pair.tokenizer.encode(prompt)
     if len(prompt_ids) >= pair.context_length:

@@ -11,6 +11,7 @@ from collections import Counter
 
 import torch
 
+from duolab.arguments import is_whole
 from duolab.generation import generate
 from duolab.models import Pair
 from duolab.sampling import SamplingConfig, logits_to_probs
@@ -26,7 +27,7 @@ def exact_prefix_distribution(pair: Pair, prompt: str, sampling: SamplingConfig,
 
     Generation stops at EOS, so a prefix ending in EOS is closed: it keeps all its mass as one
     key, padded with END to n tokens (the same key `sample_prefixes` counts), and is never expanded."""
-    if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 1:
+    if not is_whole(n_tokens, 1):
         raise ValueError(f"n_tokens must be an integer >= 1, got {n_tokens!r}")
     if not 0 < min_prob < 1:
         raise ValueError(f"min_prob must be in (0, 1), got {min_prob!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from duolab.arguments import is_number
 from duolab.artefacts import record
 from duolab.paths import figures_dir
 
@@ -43,7 +44,7 @@ def round_table(table, digits: int = 3):
     """A copy of a stats DataFrame/Series for display: numbers rounded to `digits` decimals (columns
     of mixed objects, like `Generation.stats`, included); lists and text left as they are."""
     def rnd(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if not is_number(v):
             return v
         return round(float(v), digits) if isinstance(v, float) else v
 

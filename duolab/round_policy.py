@@ -134,6 +134,13 @@ class RoundPolicy:
     # outcome length), and it is on the path before every target forward
     _catch_up_at: tuple[float, int] | None = field(default=None, repr=False, compare=False)
 
+    @classmethod
+    def from_options(cls, profile: LatencyProfile | None, prior_alpha: float, budget: int | str,
+                     catch_up: int | str, outcomes: bool) -> RoundPolicy:
+        """duo's options as the decoder takes them: "auto" (chosen per round) becomes None."""
+        return cls(profile, prior_alpha, None if budget == "auto" else budget,
+                   None if catch_up == "auto" else catch_up, outcomes)
+
     def observe(self, checked: int, accepted: int) -> None:
         self.checked += checked
         self.accepted += accepted

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from duolab.arguments import is_whole
+
 
 @dataclass
 class CpuLayout:
@@ -38,7 +40,7 @@ _chosen_caller_threads: dict[str, int] = {}
 
 
 def check_threads(threads, what: str = "threads") -> None:
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if not is_whole(threads, 1):
         raise ValueError(f"{what} must be an integer >= 1, got {threads!r}")
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from duolab.arguments import is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.round_policy import RoundPolicy
 from duolab.trace import TRACE_COLUMNS
@@ -99,7 +100,7 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     auto_ok = method == "duo" and budget == "auto"
-    if method != "ar" and not auto_ok and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+    if method != "ar" and not auto_ok and not is_whole(budget, 1):
         raise ValueError(f"budget must be an integer >= 1{' or auto' if method == 'duo' else ''}, got {budget!r}")
     accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
     sim = _Timeline(profile, profile.prefill(prompt_tokens), new_tokens, max(max_new_tokens or new_tokens, new_tokens))
@@ -109,8 +110,7 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
     elif method == "sps":
         _run_sps(sim, accept, budget)
     else:
-        policy = RoundPolicy(profile, alpha, None if budget == "auto" else budget,
-                             None if catch_up == "auto" else catch_up, outcomes)
+        policy = RoundPolicy.from_options(profile, alpha, budget, catch_up, outcomes)
         extra = _run_duo(sim, accept, policy, outcomes, outcome_hit)
     return sim.events, {**sim.stats(method, None if method == "ar" else budget, alpha), **extra}
 
