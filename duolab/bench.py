@@ -2,8 +2,8 @@
 
 Methods are compared in the same run, round-robin (the order rotates per prompt and repeat, so
 no method always runs first or after a warm cache), with the median over repeats per prompt.
-Metrics follow DESIGN.md section 3: speedup = AR wall time / method wall time on the same
-prompts; tau = new tokens / target forwards.
+Metrics: speedup = AR wall time / method wall time on the same prompts; tau = new tokens /
+target forwards (notebook 00's notation table).
 """
 
 from __future__ import annotations

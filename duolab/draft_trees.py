@@ -186,11 +186,6 @@ def _special_name(text: str) -> str:
     return _SPECIAL_NAMES.get(text) or text.strip("<>|/") or text
 
 
-def token_label(token_id: int, tokens) -> TokenLabel:
-    """One token's box label (see `TokenLabeler`); `tokens`: a tokenizer, its decode or a labeler."""
-    return TokenLabeler(tokens)(token_id)
-
-
 def describe_round(trees: list[dict], r: int, tokens) -> str:
     """Round r in one sentence: what the target made of its first tokens and of the chosen tail."""
     labeler = TokenLabeler(tokens)
