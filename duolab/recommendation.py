@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from duolab.arguments import is_number, is_whole
 from duolab.budget import Workload, predicted_tokens_per_s
 from duolab.latency_profile import LatencyProfile
 from duolab.models import Pair
@@ -111,10 +112,10 @@ def recommend(pair: Pair, profile: LatencyProfile | None = None, tasks=TASKS, pr
     """sps or duo, and its budget, for `pair` on the machine `profile` was measured on (default:
     this one). `duo_error`: default `duo_prediction_error()`. See the module's docstring."""
     duo_error = duo_prediction_error() if duo_error is None else duo_error
-    if not duo_error > 0:
+    if not is_number(duo_error) or duo_error <= 0:
         raise ValueError(f"duo_error must be > 0, got {duo_error!r}")
     budgets = list(budgets)
-    if not budgets or any(not isinstance(b, int) or b < 1 for b in budgets):
+    if not budgets or not all(is_whole(b, 1) for b in budgets):
         raise ValueError(f"budgets must be integers >= 1, got {budgets!r}")
     if not tasks:
         raise ValueError("recommend needs at least one task")

@@ -45,6 +45,8 @@ def test_duo_prediction_error_reads_the_fair_run(tmp_path):
     ({"tasks": ("poetry",)}, "unknown task 'poetry'"),
     ({"prompts_per_task": 0}, "prompts_per_task must be >= 1"),
     ({"duo_error": 0}, "duo_error must be > 0"),
+    ({"duo_error": "1.1"}, "duo_error must be > 0"),
+    ({"budgets": (True, 2)}, "budgets must be integers >= 1"),
 ])
 def test_bad_input_is_refused(default_pair, kw, message):
     with pytest.raises(ValueError, match=message):
