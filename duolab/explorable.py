@@ -28,7 +28,7 @@ from IPython.display import display
 
 from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile
-from duolab.plots import plot_regime_map, regime_norm
+from duolab.plots import label_cost_ratios, plot_regime_map, regime_norm
 from duolab.regime import SCHEDULES, duo_over_sps, regime_point, synthetic_profile
 
 COST_RATIO_RANGE = (0.01, 1.0)  # t_d / T_t(1): the regime notebook's map's range
@@ -50,7 +50,7 @@ def challenge_checks(result: dict) -> dict[str, bool]:
             "duo_loses_at_high_alpha": ratio < 1.0 and result["alpha"] >= 0.8 - 1e-9}
 
 
-def _fits(width: str = "440px") -> dict:
+def control_options(width: str = "440px") -> dict:
     """Control options that keep a whole description ("slope T_t(9)/T_t(1)") visible."""
     return {"style": {"description_width": "initial"}, "layout": W.Layout(width=width)}
 
@@ -129,8 +129,7 @@ def quick_profiler(pair) -> Callable[[], LatencyProfile]:
 
 def _ratio_ticks(ax) -> None:
     """x is log10 of the cost ratio (as in plot_regime_map): label it in plain ratios."""
-    ticks = [0.01, 0.03, 0.1, 0.3, 1.0]
-    ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
+    label_cost_ratios(ax, *COST_RATIO_RANGE)
     lo, hi = np.log10(COST_RATIO_RANGE)
     ax.set_xlim(lo - 0.05, hi + 0.05)
     ax.set_ylim(SLOPE_RANGE[0] - 0.05, SLOPE_RANGE[1] + 0.05)
@@ -181,11 +180,11 @@ class RegimeExplorer:
         ratio, slope = regime_point(self.base)
         lo, hi = np.log10(COST_RATIO_RANGE)
         self.cost_ratio = W.FloatLogSlider(COST_RATIO_RANGE[1], base=10, min=lo, max=hi, step=0.02,
-                                           readout_format=".3f", description="t_d / T_t(1)", **_fits())
+                                           readout_format=".3f", description="t_d / T_t(1)", **control_options())
         self.slope = W.FloatSlider(SLOPE_RANGE[0], min=SLOPE_RANGE[0], max=SLOPE_RANGE[1], step=0.05,
-                                   description="slope T_t(9)/T_t(1)", **_fits())
+                                   description="slope T_t(9)/T_t(1)", **control_options())
         self.alpha = W.FloatSlider(alpha, min=min(ALPHA_RANGE[0], alpha), max=max(ALPHA_RANGE[1], alpha),
-                                   step=0.01, description="α", **_fits())
+                                   step=0.01, description="α", **control_options())
         self.cost_ratio.value = _on_grid(ratio, self.cost_ratio)
         self.slope.value = _on_grid(slope, self.slope)
         self.profile_button = W.Button(

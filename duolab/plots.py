@@ -257,11 +257,18 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
                 ax.plot(np.log10(p.cost_ratio), p.slope, "k*", ms=11, mfc="gold")
                 ax.annotate(p.label, (np.log10(p.cost_ratio), p.slope), xytext=(5, 5 + 9 * (i % 2)),
                             textcoords="offset points", fontsize=7)
-        ticks = [r for r in (0.01, 0.03, 0.1, 0.3, 1.0) if ratios[0] <= r <= ratios[-1]]
-        ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
+        label_cost_ratios(ax, ratios[0], ratios[-1])
         ax.set_xlabel("draft step / target step  t_d / T_t(1)  (ms / ms)")
         ax.set_ylabel("verification slope  T_t(9) / T_t(1)  (ms / ms)")
         task = (tasks or {}).get(a)
         ax.set_title(f"{task}: α = {a:.2f}" if task else f"α = {a:.2f}", fontsize=10)
     plt.colorbar(mesh, ax=list(axes), label=f"{duo} tokens/s / SpS's best (or AR's)")
     return axes
+
+
+def label_cost_ratios(ax: plt.Axes, lo: float, hi: float) -> None:
+    """An x axis in log10 of t_d / T_t(1), ticked in plain ratios (1/100 ... 1) from lo to hi."""
+    import numpy as np
+
+    ticks = [r for r in (0.01, 0.03, 0.1, 0.3, 1.0) if lo <= r <= hi]
+    ax.set_xticks(np.log10(ticks), [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])

@@ -21,7 +21,7 @@ from duolab.draft_trees import (
     teaching_rounds,
     tree_outcome,
 )
-from duolab.explorable import RegimeExplorer
+from duolab.explorable import RegimeExplorer, control_options
 from duolab.generation import Generation, generate
 from duolab.models import Pair
 from duolab.plots import plot_timelines, round_table
@@ -31,11 +31,6 @@ __all__ = ["DecodingSweep", "RegimeExplorer", "TreeExplorer"]
 
 TREE_CHALLENGE = "find a round where the target picks the draft's second sequence (or a later one)"
 SWEEP_CHALLENGE = "move γ until duo loses to SpS on this task (duo's tokens/s below SpS's)"
-
-
-def _fits(width: str = "360px") -> dict:
-    """Control options that keep a whole description ("temperature") visible."""
-    return {"style": {"description_width": "initial"}, "layout": W.Layout(width=width)}
 
 
 def picks_later_sequence(trees: list[dict], r: int) -> int | None:
@@ -62,7 +57,7 @@ class TreeExplorer:
         if not self.trees:
             raise ValueError("the generation has no draft trees: run it with method='duo'")
         self.label = TokenLabeler(tokens)
-        self.round = W.IntSlider(0, 0, len(self.trees) - 1, description="round", **_fits("420px"))
+        self.round = W.IntSlider(0, 0, len(self.trees) - 1, description="round", **control_options("420px"))
         picks = teaching_rounds(self.trees, self.label)
         self.hint = W.HTML("rounds that teach: " + (", ".join(
             f"{TEACHING[p]} → round {r}" for p, r in picks.items()) or "none in this generation"))
@@ -117,10 +112,10 @@ class DecodingSweep:
 
     def __init__(self, pair: Pair, max_new_tokens: int = 64, seed: int = 0):
         self.pair, self.max_new_tokens, self.seed = pair, max_new_tokens, seed
-        self.budget = W.IntSlider(8, 1, 32, description="budget γ", **_fits())
-        self.k = W.IntSlider(4, 1, 8, description="max k", **_fits())
-        self.temperature = W.FloatSlider(0.0, min=0.0, max=1.5, step=0.1, description="temperature", **_fits())
-        self.task = W.Dropdown(options=list(TASKS), value="math_reasoning", description="task", **_fits())
+        self.budget = W.IntSlider(8, 1, 32, description="budget γ", **control_options("360px"))
+        self.k = W.IntSlider(4, 1, 8, description="max k", **control_options("360px"))
+        self.temperature = W.FloatSlider(0.0, min=0.0, max=1.5, step=0.1, description="temperature", **control_options("360px"))
+        self.task = W.Dropdown(options=list(TASKS), value="math_reasoning", description="task", **control_options("360px"))
         self.output = W.Output()
         self.results: pd.DataFrame = pd.DataFrame()
         self.challenge_met, self.met_at = False, None  # met yet, and the setting that met it
