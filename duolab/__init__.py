@@ -9,14 +9,13 @@
 Importing duolab needs no GPU and starts nothing.
 """
 
-from duolab import decoding as _decoding  # noqa: F401  (registers ar, sps, pld)
-from duolab import duo as _duo  # noqa: F401  (registers duo)
-from duolab import hf_assisted as _hf_assisted  # noqa: F401  (registers hf)
-from duolab.divergence import Divergence, first_divergence
-from duolab.generation import METHODS, Generation, generate
+from duolab.generation import generate
+from duolab.lab.divergence import Divergence, first_divergence
+from duolab.methods import METHODS
 from duolab.models import Pair, load_pair
-from duolab.recommendation import Recommendation, recommend
+from duolab.run import Generation
 from duolab.sampling import SamplingConfig
+from duolab.timing.recommendation import Recommendation, recommend
 
 __all__ = ["METHODS", "Divergence", "Generation", "Pair", "Recommendation", "SamplingConfig", "first_divergence",
            "generate", "load_pair", "recommend"]

@@ -15,12 +15,12 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.utils import logging as hf_logging
 
-from duolab.fast_llama import FastLlama
-from duolab.kvcache import CachedModel
 from duolab.paths import default_sources
+from duolab.runners.fast_llama import FastLlama
+from duolab.runners.kvcache import CachedModel
 from duolab.runtime import CpuLayout, default_layout
 
-# How a model's KV-cached forward is run: "fast" is duolab.fast_llama (Llama on the CPU, ~4x
+# How a model's KV-cached forward is run: "fast" is duolab.runners.fast_llama (Llama on the CPU, ~4x
 # less per-token overhead at draft sizes), "transformers" the model's own forward with a
 # DynamicCache, "auto" fast where the config and device allow it.
 RUNNERS = ("auto", "fast", "transformers")
@@ -73,7 +73,7 @@ class Pair:
 
     def close(self) -> None:
         """Release per-pair resources: stops the draft worker this pair holds (see
-        duolab.worker.draft_worker). The pair stays usable; what it needs starts again on use."""
+        duolab.methods.worker.draft_worker). The pair stays usable; what it needs starts again on use."""
         for res in list(self.resources.values()):
             close = getattr(res, "close", None)
             if close:

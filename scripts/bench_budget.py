@@ -21,13 +21,13 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.artefacts import save_table
-from duolab.bench import run_benchmark, summarize
-from duolab.budget import choose_budget, equal_time_budget, predict
-from duolab.latency_profile import LatencyProfile
+from duolab.lab.bench import run_benchmark, summarize
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
-from duolab.profiling import measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
+from duolab.timing.budget import choose_budget, equal_time_budget, predict
+from duolab.timing.latency_profile import LatencyProfile
+from duolab.timing.profiling import measure_workload, profile_pair
 
 DUO_BUDGETS = [1, 2, 3, 4, 6, 8, 10, 12, 16, 24]
 SPS_BUDGETS = [2, 4, 8]

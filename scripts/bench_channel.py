@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 
 from duolab.artefacts import save_table
+from duolab.methods.worker import DraftWorker
 from duolab.paths import DEFAULT_DRAFT, results_dir
 from duolab.runtime import default_layout
-from duolab.worker import DraftWorker
 
 REPEATS = 2000
 

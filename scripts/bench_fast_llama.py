@@ -1,4 +1,4 @@
-"""Decode latency of the draft model: transformers vs duolab.fast_llama.FastLlama, one CPU thread.
+"""Decode latency of the draft model: transformers vs duolab.runners.fast_llama.FastLlama, one CPU thread.
 
     python scripts/bench_fast_llama.py [--model data/models/draft] [--tokens 64] [--repeats 7]
 
@@ -22,8 +22,8 @@ import torch
 from transformers import AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from duolab.fast_llama import FastLlama  # noqa: E402
-from duolab.kvcache import cache_kwargs  # noqa: E402
+from duolab.runners.fast_llama import FastLlama  # noqa: E402
+from duolab.runners.kvcache import cache_kwargs  # noqa: E402
 
 
 def load(path: Path):

@@ -10,7 +10,7 @@ draft_runner="transformers" (same weights). hf keeps transformers' own assistant
 duo uses two cores (target core + worker core); every other method uses one.
 
 Prints per-task tables (tokens/s, speedup over AR, TTFT, tau) and writes the raw rows and the
-summaries as CSV under data/results/ (see duolab.bench for the metric definitions).
+summaries as CSV under data/results/ (see duolab.lab.bench for the metric definitions).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from duolab.artefacts import save_table
-from duolab.bench import (
+from duolab.lab.bench import (
     GPU_DRAFT_SPS,
     PAPER_DUO,
     fair_methods,
@@ -32,13 +32,14 @@ from duolab.bench import (
     run_benchmark,
     summarize,
 )
-from duolab.budget import predicted_tokens_per_s, schedule_bounds
-from duolab.latency_profile import LatencyProfile
+from duolab.methods.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
 from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
-from duolab.profiling import cached_profile, measure_workload, profile_pair
 from duolab.prompts import TASKS, load_prompts
-from duolab.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
+from duolab.timing.budget import predicted_tokens_per_s, schedule_bounds
+from duolab.timing.latency_profile import LatencyProfile
+from duolab.timing.profile_store import cached_profile
+from duolab.timing.profiling import measure_workload, profile_pair
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},

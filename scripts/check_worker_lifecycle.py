@@ -1,6 +1,6 @@
 """Run a notebook's cells N times in ONE kernel, as "Run All" repeated, and count draft workers.
 
-After each run it prints the number of live `duolab.worker` processes that are children of the
+After each run it prints the number of live `duolab.methods.worker` processes that are children of the
 kernel, then (when the notebook builds a widget) times one widget interaction and counts again.
 At the end it interrupts the kernel (SIGINT to its process group, like the stop button), shuts it
 down (jupyter interrupts, then asks it to exit), and reports whether any worker outlived the kernel
@@ -26,7 +26,7 @@ import psutil
 from jupyter_client import KernelManager
 
 REPO = Path(__file__).resolve().parent.parent
-WORKER_MARK = "duolab.worker import main"
+WORKER_MARK = "duolab.methods.worker_process import main"
 # one slider move of notebook 03's DecodingSweep: the observer reruns sps and duo synchronously
 DEFAULT_INTERACT = "sweep.budget.value = 7 if sweep.budget.value != 7 else 6"
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
-from duolab.budget import Workload, choose_budget, equal_time_budget, predict
-from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR, REPO_DIR
 from duolab.prompts import TASKS
-from duolab.simulate import simulate
+from duolab.timing.budget import choose_budget, equal_time_budget, predict
+from duolab.timing.latency_profile import LatencyProfile, Workload
+from duolab.timing.simulate import simulate
 
 SHARED = REPO_DIR.parent / "shared" / "measurements" / "h100-default-pair.json"
 HERE = EARLIER_PAIRS_DIR / "stage2-target-h100"  # the previous pair's H100 record
@@ -99,8 +99,8 @@ def load_workload(path: Path) -> dict[str, list[dict]]:
 def measure_workload_csv(target: str, draft: str, path: Path) -> None:
     """Greedy agreement of the H100 run's prompts, measured here on the CPU (fp32)."""
     from duolab.models import load_pair
-    from duolab.profiling import measure_workload
     from duolab.prompts import load_prompts
+    from duolab.timing.profiling import measure_workload
 
     rows = []
     with load_pair(target, draft, target_device="cpu") as pair:

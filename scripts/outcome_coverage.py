@@ -3,7 +3,7 @@
     python scripts/outcome_coverage.py [--prompts 5] [--max-new-tokens 128]
 
 duo pre-drafts outcome chains for "rejected here, corrected to one of the draft's next-best
-tokens" (duolab.drafting.ALTERNATIVES = 2 of them per position). Whatever the timing, a chain can
+tokens" (duolab.methods.drafting.ALTERNATIVES = 2 of them per position). Whatever the timing, a chain can
 only be used when the target's token is among those. This replays each task's greedy AR output
 and, at every position where the draft's argmax differs from the target's token, finds the
 target's token's rank in the draft's distribution: the share of rejections whose correction is in
@@ -20,7 +20,7 @@ import torch
 
 from duolab import generate
 from duolab.artefacts import save_table
-from duolab.drafting import ALTERNATIVES
+from duolab.methods.drafting import ALTERNATIVES
 from duolab.models import load_pair
 from duolab.paths import results_dir
 from duolab.prompts import TASKS, load_prompts

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from duolab.artefacts import save_table  # noqa: E402
-from duolab.plots import legend_outside, save_figure  # noqa: E402
+from duolab.lab.plots import legend_outside, save_figure  # noqa: E402
 from recipe import training  # noqa: E402
 
 RUNS = {"draft": "draft", "target": "target stage 1", "target2": "target stage 2", "target3": "target stage 3"}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from duolab.budget import equal_time_budget
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR
-from duolab.profiling import profile_pair
+from duolab.timing.budget import equal_time_budget
+from duolab.timing.profiling import profile_pair
 
 
 def main() -> None:

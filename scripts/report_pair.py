@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
-from duolab.kvcache import cache_kwargs
+from duolab.runners.kvcache import cache_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -102,7 +102,7 @@ def accuracy(model, tok, task: str, n_prompts: int, new_tokens: int = 128) -> fl
 
 def fast_latency(model, ids: list[int], n: int = 128) -> float:
     """Median decode step of duolab's fast runner (FastLlama), 1 thread."""
-    from duolab.fast_llama import FastLlama
+    from duolab.runners.fast_llama import FastLlama
 
     torch.set_num_threads(1)
     fast, times = FastLlama(model), []

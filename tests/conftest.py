@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from duolab.divergence import first_divergence
+from duolab.lab.divergence import first_divergence
 from duolab.models import load_pair
 from duolab.prompts import load_prompts
 from recipe.toy import build_toy_pair

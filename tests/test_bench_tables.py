@@ -5,7 +5,7 @@ in for it. The round-robin calls its after-task hook (where the run profile is m
 import pandas as pd
 import pytest
 
-from duolab.bench import GPU_DRAFT_SPS, SLOW_SPS, fair_table, run_benchmark
+from duolab.lab.bench import GPU_DRAFT_SPS, SLOW_SPS, fair_table, run_benchmark
 
 
 def summary_of(rows: dict[str, dict[str, float]]) -> pd.DataFrame:

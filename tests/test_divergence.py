@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from duolab import first_divergence, generate, load_pair
-from duolab.divergence import resolution
+from duolab.lab.divergence import resolution
 from tests.conftest import assert_matches_ar
 
 

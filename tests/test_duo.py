@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-import duolab.duo
+import duolab.methods.duo
 from duolab import generate, load_pair
-from duolab.lossless import END, chi_square_test, exact_prefix_distribution
+from duolab.lab.lossless import END, chi_square_test, exact_prefix_distribution
 from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
 from recipe.toy import build_toy_pair
@@ -51,7 +51,7 @@ def test_greedy_equals_ar_toy(unsure_pair, budget, max_sequences):
 def every_outcome_drafted(monkeypatch):
     """The worker drafts every outcome asked for: on toy pairs the target's forward is about as
     fast as a draft step, so stopping at the sync would leave the outcome path untested."""
-    monkeypatch.setattr(duolab.duo.DraftSide, "stop_outcomes_at_sync", False)
+    monkeypatch.setattr(duolab.methods.duo.DraftSide, "stop_outcomes_at_sync", False)
 
 
 @pytest.mark.parametrize("options", [{"budget": 6, "catch_up": 3, "outcomes": False},
@@ -66,11 +66,11 @@ def test_greedy_equals_ar_with_catch_up_and_outcomes(unsure_pair, every_outcome_
         assert g.token_ids == ar, (options, prompt)
         kinds |= set(g.trace["kind"])
         trees = g.details["draft_trees"]
-        used += sum(tree["block_source"] == "outcome" for tree in trees)
+        used += sum(tree.block_source == "outcome" for tree in trees)
         hit_rates.append(g.stats["outcome_hit_rate"])
         for tree in trees:  # an outcome chain continues a correction the draft ranked second
-            for prefix, tokens in tree["outcomes"]:
-                assert 0 <= prefix < len(tree["verified"]) and tokens
+            for prefix, tokens in tree.outcomes:
+                assert 0 <= prefix < len(tree.verified) and tokens
     assert ("catch_up" in kinds) == (options["catch_up"] > 0)
     assert ("outcomes" in kinds) == options["outcomes"]
     assert (used > 0) == options["outcomes"], "pre-drafted outcome blocks were never verified"
@@ -112,7 +112,7 @@ def decided_by(g, n: int) -> list[str]:
     chose among k > 1 first tokens or verified a sequence so chosen, "catch_up" when it verified a
     catch-up chain, "outcome" when it verified a pre-drafted outcome chain, else "k=1"."""
     catch_up_rounds = set(g.trace.loc[g.trace["kind"] == "catch_up", "round"])
-    trees = {tree["round"]: tree for tree in g.details["draft_trees"]}
+    trees = {tree.round: tree for tree in g.details["draft_trees"]}
     labels, source = [], "k=1"  # source: who picked the block verified in this round
     for r in range(g.stats["rounds"]):
         block = "catch_up" if r in catch_up_rounds else source
@@ -120,13 +120,13 @@ def decided_by(g, n: int) -> list[str]:
         if tree is None:  # a last round with nothing left to draft: it commits the rest
             labels += [block] * (len(g.token_ids) - len(labels))
             break
-        verified, accepted, k = tree["verified"], tree["accepted"], len(tree["sequences"])
+        verified, accepted, k = tree.verified, tree.accepted, len(tree.sequences)
         labels += [block] * accepted
         # the correction of a rejected block, or the token checked against this round's k first tokens
         labels.append(block if accepted < len(verified) else ("k>1" if k > 1 else "k=1"))
-        chosen = tree["chosen"]
-        source = "k>1" if chosen is not None and k > 1 and len(tree["sequences"][chosen]) > 1 else "k=1"
-        if tree["outcome_used"] is not None:
+        chosen = tree.chosen
+        source = "k>1" if chosen is not None and k > 1 and len(tree.sequences[chosen]) > 1 else "k=1"
+        if tree.outcome_used is not None:
             source = "outcome"
     assert len(labels) >= len(g.token_ids)  # more when a committed EOS cut a round short
     return labels[:n]
@@ -176,7 +176,7 @@ def accept_the_first_draft(target_probs, candidates, generator, token=None):
 
 
 def test_the_test_catches_a_broken_candidate_choice(letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.duo, "choose_candidate", accept_the_first_draft)
+    monkeypatch.setattr(duolab.methods.duo, "choose_candidate", accept_the_first_draft)
     stat, dof, p, share = duo_fit(letter_pair, SamplingConfig(1.0), 100, catch_up=0, outcomes=False)
     print(f"duo, broken choice: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
     assert p < 1e-3, f"a broken candidate choice went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import torch
 
-from duolab import exercises
+from duolab.lab import exercises
 
 NOTEBOOKS = sorted(Path(__file__).resolve().parent.parent.glob("notebooks/[0-9][0-9]_*.ipynb"))
 SOLUTIONS = NOTEBOOKS[0].parent / "solutions"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from duolab.fast_llama import FastLlama
 from duolab.paths import DEFAULT_DRAFT
+from duolab.runners.fast_llama import FastLlama
 
 torch.set_num_threads(1)
 

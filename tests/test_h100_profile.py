@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from duolab.budget import choose_budget, equal_time_budget, predict
-from duolab.latency_profile import LatencyProfile, find_profile
+from duolab.methods.round_policy import round_budget
 from duolab.paths import REPO_DIR
-from duolab.round_policy import round_budget
+from duolab.timing.budget import choose_budget, equal_time_budget, predict
+from duolab.timing.latency_profile import LatencyProfile, find_profile
 
 PROFILES = REPO_DIR / "data" / "profiles"
 H100 = REPO_DIR / "data" / "earlier_pairs" / "stage2-target-h100" / "h100-host.json"
@@ -93,18 +93,18 @@ def test_a_saved_profile_stands_in_only_for_this_machine(monkeypatch, tmp_path):
     """duo's per-round choices may use a profile saved from this very machine (the same
     fingerprint: CPU model, cores, GPU, torch; and the same layout), never one measured elsewhere,
     whatever the host's name."""
-    from duolab import profiling
+    from duolab.timing import profile_store as store
 
     saved = LatencyProfile.load(PROFILES / "cpu-2core.json")
     here = {"cpu": "Some CPU @ 2.0GHz", "cores": 2, "gpu": "none", "torch": "2.13.0+cpu"}
     replace(saved, notes={**saved.notes, "fingerprint": here}).save(tmp_path / "profiles" / "saved.json")
-    monkeypatch.setattr(profiling, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(store, "DATA_DIR", tmp_path)
     pair = SimpleNamespace(target_source=str(REPO_DIR / "data" / "models" / "target"),
                            draft_source=str(REPO_DIR / "data" / "models" / "draft"),
                            target_device=torch.device("cpu"), draft_runner="fast",
                            target_runner="transformers", layout=saved.notes["layout"])  # compared as text
-    monkeypatch.setattr(profiling, "machine_fingerprint", lambda: dict(here))
-    assert profiling._saved_here(pair).notes["fingerprint"] == here
+    monkeypatch.setattr(store, "machine_fingerprint", lambda: dict(here))
+    assert store._saved_here(pair).notes["fingerprint"] == here
     for other in ({"cores": 16}, {"gpu": "NVIDIA H100"}, {"cpu": "Other CPU"}, {"torch": "2.11.0"}):
-        monkeypatch.setattr(profiling, "machine_fingerprint", lambda o=other: {**here, **o})
-        assert profiling._saved_here(pair) is None, other
+        monkeypatch.setattr(store, "machine_fingerprint", lambda o=other: {**here, **o})
+        assert store._saved_here(pair) is None, other

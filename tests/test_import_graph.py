@@ -1,22 +1,20 @@
 """The package's shape: no import circles, no runtime dependency on the recipe, pure model code."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import tomllib
 
+from tests import import_graph
+
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "import_graph.py"
-spec = importlib.util.spec_from_file_location("import_graph", SCRIPT)
-import_graph = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(import_graph)
+CHECK = [sys.executable, "-m", "tests.import_graph"]
 
 # data and arithmetic only: no models, no generation, no measuring
-PURE = ("duolab.budget", "duolab.simulate", "duolab.latency_profile", "duolab.regime",
+PURE = ("duolab.timing.budget", "duolab.timing.simulate", "duolab.timing.latency_profile", "duolab.timing.regime",
         "duolab.prompts", "duolab.paths", "duolab.trace")
-HEAVY = {"duolab.models", "duolab.generation", "duolab.profiling", "duolab.worker", "duolab.duo"}
+HEAVY = {"duolab.models", "duolab.generation", "duolab.timing.profiling", "duolab.methods.worker", "duolab.methods.duo"}
 
 
 def _closure(graph, start):
@@ -30,10 +28,11 @@ def _closure(graph, start):
 
 
 def test_duolab_has_no_import_circles():
-    out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(CHECK, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no import circles" in out.stdout
-    assert "duolab.budget -> " in out.stdout  # the edges are listed
+    assert "duolab.timing.budget -> " in out.stdout  # the edges are listed
+    assert "0 back up" in out.stdout
 
 
 def test_duolab_never_imports_the_recipe():
@@ -61,5 +60,23 @@ def test_the_graph_sees_a_circle_through_a_function_level_import(tmp_path):
     assert graph["pk.b"] == {"pk.a": True} and graph["pk.c"] == {}
     assert import_graph.find_circles(graph) == [["pk.a", "pk.b", "pk.a"]]
     assert list(forbidden) == ["pk.a"]
-    out = subprocess.run([sys.executable, str(SCRIPT), str(pkg)], capture_output=True, text=True)
+    out = subprocess.run([*CHECK, str(pkg)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "import circle: pk.a -> pk.b -> pk.a" in out.stdout
+
+
+def test_each_part_imports_only_parts_below_it():
+    graph, _ = import_graph.build_graph(ROOT / "duolab")
+    assert import_graph.imports_back_up(graph) == []
+    assert import_graph.part_of("duolab.methods.duo") < import_graph.part_of("duolab.timing.profiling")
+    # a part out of place is seen
+    assert import_graph.imports_back_up({"duolab.methods.duo": {"duolab.timing.profiling": False},
+                                         "duolab.timing.profiling": {}}) == [
+        ("duolab.methods.duo", "duolab.timing.profiling")]
+
+
+def test_the_decoders_never_measure():
+    """No decoder imports the timing model or the profiler: duo gets its profile from its caller."""
+    graph, _ = import_graph.build_graph(ROOT / "duolab")
+    for module in graph:
+        if module.startswith("duolab.methods"):
+            assert not {m for m in _closure(graph, module) if m.startswith("duolab.timing")}, module

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from duolab import runtime
-from duolab.profiling import _caller_threads_note, choose_caller_threads
 from duolab.runtime import (
     CpuLayout,
     caller_thread_candidates,
@@ -17,6 +16,7 @@ from duolab.runtime import (
     remember_caller_threads,
     target_placement,
 )
+from duolab.timing.caller_threads import caller_threads_note, choose_caller_threads
 
 CUDA = torch.device("cuda")  # a device object only: nothing here touches a GPU
 
@@ -78,9 +78,9 @@ def test_profile_keeps_a_user_override_and_leaves_cpu_layouts_alone(cores):
     cores(16)
     gpu_pair = SimpleNamespace(target_device=CUDA, layout=default_layout(CUDA))
     gpu_pair.layout.target_threads = 3  # the user's override: no measurement replaces it
-    assert _caller_threads_note(gpu_pair) == {"caller_threads": 3, "caller_threads_from": "set before profiling"}
+    assert caller_threads_note(gpu_pair) == {"caller_threads": 3, "caller_threads_from": "set before profiling"}
     cpu_pair = SimpleNamespace(target_device=torch.device("cpu"), layout=CpuLayout([0], [1], 1, 1))
-    assert _caller_threads_note(cpu_pair)["caller_threads_from"] == "cpu layout"
+    assert caller_threads_note(cpu_pair)["caller_threads_from"] == "cpu layout"
     assert cpu_pair.layout == CpuLayout([0], [1], 1, 1)
 
 
@@ -106,19 +106,19 @@ def test_choose_caller_threads_times_each_count_and_keeps_the_fastest(toy_pair, 
 def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cores, monkeypatch):
     # duo's policy takes a profile saved on this machine; the thread choice must still be made (it
     # is this process's, not the file's), or every method runs at torch's default thread count
-    from duolab import profiling
+    from duolab.timing import caller_threads, profile_store
     cores(16)
     saved = object()
-    monkeypatch.setattr(profiling, "_saved_here", lambda pair: saved)
-    monkeypatch.setattr(profiling, "profile_pair", lambda pair, quick=False: pytest.fail("measured again"))
+    monkeypatch.setattr(profile_store, "_saved_here", lambda pair: saved)
+    monkeypatch.setattr(profile_store, "profile_pair", lambda pair, quick=False: pytest.fail("measured again"))
     chosen = []
 
     def choose(pair):
         pair.layout.target_threads = 4
         chosen.append(pair)
         return pd.DataFrame({"threads": [4], "total_ms": [1.0]})
-    monkeypatch.setattr(profiling, "choose_caller_threads", choose)
+    monkeypatch.setattr(caller_threads, "choose_caller_threads", choose)
     gpu_pair = SimpleNamespace(target_device=CUDA, layout=default_layout(CUDA), resources={})
-    assert profiling.cached_profile(gpu_pair) is saved
+    assert profile_store.cached_profile(gpu_pair) is saved
     assert chosen == [gpu_pair] and gpu_pair.layout.target_threads == 4
-    assert profiling.cached_profile(gpu_pair) is saved and len(chosen) == 1  # kept for the pair's life
+    assert profile_store.cached_profile(gpu_pair) is saved and len(chosen) == 1  # kept for the pair's life

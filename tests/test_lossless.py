@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from duolab import load_pair
-from duolab.lossless import END, chi_square_test, exact_prefix_distribution, sample_prefixes
+from duolab.lab.lossless import END, chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.sampling import SamplingConfig
 
 PROMPT = "def f(x):"

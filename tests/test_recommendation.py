@@ -4,9 +4,9 @@ simulator's duo is what flips the H100 host to SpS, and bad input fails before a
 import pytest
 
 import duolab
-from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
-from duolab.recommendation import duo_prediction_error
+from duolab.timing.latency_profile import LatencyProfile
+from duolab.timing.recommendation import duo_prediction_error
 
 TASKS = ("mt_bench", "translation", "humaneval")
 H100 = DATA_DIR / "profiles" / "h100-fp32.json"

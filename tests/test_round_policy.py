@@ -4,8 +4,7 @@ import random
 
 import pytest
 
-from duolab.budget import BUDGETS, Workload, predicted_tokens_per_s, schedule_bounds
-from duolab.round_policy import (
+from duolab.methods.round_policy import (
     RoundPolicy,
     catch_up_length,
     expected_accepted,
@@ -14,7 +13,9 @@ from duolab.round_policy import (
     round_budget,
     sps_ideal_speedup,
 )
-from duolab.simulate import simulate
+from duolab.timing.budget import BUDGETS, predicted_tokens_per_s, schedule_bounds
+from duolab.timing.latency_profile import Workload
+from duolab.timing.simulate import simulate
 from tests.test_budget import synthetic
 
 GPU_LIKE = dict(target_ms=8.5, slope=0.0, draft_ms=0.41, overhead=0.2, channel=0.1, sync=0.2)

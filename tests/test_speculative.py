@@ -4,9 +4,9 @@ ties in half precision), sampled output has AR's distribution (chi-square tests 
 import pytest
 import torch
 
-import duolab.decoding
+import duolab.methods.speculative
 from duolab import generate, load_pair
-from duolab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
+from duolab.lab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.prompts import TASKS
 from duolab.sampling import BlockVerdict, SamplingConfig, sample
 from recipe.toy import build_toy_pair
@@ -95,7 +95,7 @@ def test_pld_sampling_is_lossless(letter_pair, sampling):
 
 
 def test_the_pld_test_catches_a_broken_residual_rule(letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
+    monkeypatch.setattr(duolab.methods.speculative, "verify_block", broken_verify_block)
     assert_caught(letter_pair, "pld", 300, budget=3)
 
 
@@ -115,7 +115,7 @@ def test_sps_sampling_is_lossless(rough_letter_pair, sampling):
 
 
 def test_the_test_catches_a_broken_residual_rule(rough_letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.decoding, "verify_block", broken_verify_block)
+    monkeypatch.setattr(duolab.methods.speculative, "verify_block", broken_verify_block)
     assert_caught(rough_letter_pair, "sps", 500, budget=2)
 
 

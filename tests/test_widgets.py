@@ -8,8 +8,8 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from duolab import generate, regime
-from duolab.draft_trees import (
+from duolab import generate
+from duolab.lab.draft_trees import (
     SPECIAL_COLOR,
     TokenLabeler,
     describe_round,
@@ -17,23 +17,26 @@ from duolab.draft_trees import (
     teaching_rounds,
     tree_outcome,
 )
-from duolab.explorable import CHALLENGES, THIS_MACHINE, challenge_checks
-from duolab.latency_profile import LatencyProfile
-from duolab.paths import REPO_DIR
-from duolab.plots import (
+from duolab.lab.explorable import CHALLENGES, THIS_MACHINE, challenge_checks
+from duolab.lab.plots import (
     TIMELINE_COLORS,
     TIMELINE_LEGEND,
     plot_timelines,
     round_table,
     timeline_handles,
 )
-from duolab.widgets import (
+from duolab.lab.widgets import (
     SWEEP_CHALLENGE,
     DecodingSweep,
     RegimeExplorer,
     TreeExplorer,
     picks_later_sequence,
 )
+from duolab.methods.drafting import Chain, DraftTree
+from duolab.methods.duo import DraftRound
+from duolab.paths import REPO_DIR
+from duolab.timing import regime
+from duolab.timing.latency_profile import LatencyProfile
 
 matplotlib.use("Agg")
 
@@ -52,7 +55,7 @@ def test_tree_explorer_redraws_on_round_change(toy_pair):
     assert len(seen) == explorer.round.max + 1
     trees = g.details["draft_trees"]
     judged_later = [r for r, rec in enumerate(trees)
-                    if rec["accepted"] == len(rec["verified"]) and (rec["chosen"] or 0) >= 1]
+                    if rec.accepted == len(rec.verified) and (rec.chosen or 0) >= 1]
     assert explorer.challenge_rounds == judged_later
     assert explorer.challenge_met == bool(judged_later)  # every round was shown
 
@@ -83,12 +86,12 @@ def test_decoding_sweep_reruns_on_every_control(toy_pair):
     assert sweep.challenge_met or not duo_slower
 
 
-# ---- the draft-tree figure on hand-made records (the keys of duo's draft_trees) -----------------
+# ---- the draft-tree figure on hand-made records (duo's DraftRound) -----------------
 
 def _rec(r, verified, accepted, token, chosen, sequences):
-    return {"round": r, "context_len": 10 + r, "verified": verified, "accepted": accepted, "token": token,
-            "chosen": chosen, "sequences": sequences, "probs": [[0.5] * len(s) for s in sequences],
-            "candidates": [s[0] for s in sequences], "confidence": 0.3}
+    tree = DraftTree([Chain(s, [0.5] * len(s), [[] for _ in s]) for s in sequences],
+                     [(s[0], 0.5) for s in sequences], 0.3)
+    return DraftRound(r, 10 + r, verified, "tree", accepted, token, chosen, sum(map(len, sequences)), tree, [], None)
 
 
 TREES = [
@@ -109,7 +112,7 @@ def _decode(ids):
 def test_teaching_rounds_pick_branching_partial_and_continuing():
     picks = teaching_rounds(TREES)
     assert picks["branching"] == 1  # k > 1 and judged; never the discarded k = 3 round
-    assert len(TREES[picks["branching"]]["sequences"]) > 1
+    assert len(TREES[picks["branching"]].sequences) > 1
     partial = tree_outcome(TREES, picks["partial"])
     assert picks["partial"] == 2 and partial.tail_accepted == 1
     assert (partial.correction, partial.correction_at) == (40, 2)
@@ -117,7 +120,7 @@ def test_teaching_rounds_pick_branching_partial_and_continuing():
     cont = tree_outcome(TREES, picks["continues"])
     assert picks["continues"] == 4  # r1 continues too, but it already shows branching
     assert cont.correction is None and cont.tail_accepted == len(cont.sequences[cont.chosen]) - 1 >= 1
-    assert TREES[picks["continues"] + 1]["verified"] == cont.sequences[cont.chosen][1:]
+    assert TREES[picks["continues"] + 1].verified == cont.sequences[cont.chosen][1:]
     assert 3 not in picks.values() and 5 not in picks.values()  # discarded / all rejected
 
 
@@ -152,7 +155,7 @@ def test_token_labels_are_whole_tokens_with_specials_marked(toy_pair):
 
 
 def test_draft_tree_figure_shows_whole_tokens_and_marks_specials():
-    trees = [dict(t) for t in TREES]
+    trees = list(TREES)
     trees[1] = _rec(1, [], 0, 11, 0, [[11, 12, 40, 0], [21, 1, 23]])
     trees[2] = _rec(2, [12, 40, 0], 1, 1, None, [[31]])
     fig = draw_draft_trees(trees, {"branching": 1, "continues": 4}, _decode)
@@ -229,7 +232,7 @@ def _fake_generate(pair, prompt, method, budget, max_new_tokens, temperature, se
 
 
 def test_sweep_challenge_is_met_once_the_learner_finds_duo_slower(monkeypatch):
-    monkeypatch.setattr("duolab.widgets.generate", _fake_generate)
+    monkeypatch.setattr("duolab.lab.widgets.generate", _fake_generate)
     sweep = DecodingSweep(pair=None, max_new_tokens=8)  # γ = 8: duo is slower, but nothing moved yet
     assert not sweep.challenge_met and "starting setting, which does not count" in sweep.status.value
     assert SWEEP_CHALLENGE in sweep.challenge.value

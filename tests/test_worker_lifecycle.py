@@ -13,7 +13,7 @@ from pathlib import Path
 
 from duolab import generate, load_pair
 
-WORKER_MARK = "duolab.worker import main"
+WORKER_MARK = "duolab.methods.worker_process import main"
 
 
 def worker_children(draft_path) -> list[int]:

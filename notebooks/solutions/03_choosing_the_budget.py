@@ -3,9 +3,9 @@
 # runs them. An exercise cell may use `pair` (the shipped pair) and what the notebook defined.
 
 # %% 03-1
-from duolab.latency_profile import LatencyProfile
+from duolab.timing.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
-from duolab.round_policy import expected_accepted
+from duolab.methods.round_policy import expected_accepted
 
 cpu = LatencyProfile.load(DATA_DIR / "profiles" / "cpu-2core.json")
 
@@ -17,6 +17,6 @@ def rate(gamma, alpha=0.8):
 answer = max(range(1, 17), key=rate)
 
 # %% 03-2
-from duolab.budget import equal_time_check
+from duolab.timing.budget import equal_time_check
 
 answer = equal_time_check(LatencyProfile.load(DATA_DIR / "profiles" / "h100-fp32.json"))["has_solution"]

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = Path(os.environ.get("DUOLAB_BROWSER_NOTEBOOKS") or ROOT / "notebooks")
 NOTEBOOKS = ["*_choosing_the_budget.ipynb", "*_draft_trees.ipynb"]  # globs: renumbered as they change
 REGIME_GLOB = "*_when_parallel_drafting_pays.ipynb"
-# duolab.explorable.RegimeExplorer's controls, by description
+# duolab.lab.explorable.RegimeExplorer's controls, by description
 REGIME_SLIDERS = ("t_d / T_t(1)", "slope T_t(9)/T_t(1)", "α")
 REGIME_BUTTON = "profile this machine"
 SHOTS = ROOT / "build" / "browser"

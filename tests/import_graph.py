@@ -1,7 +1,8 @@
-"""Print the import graph of the duolab package and any import circles in it.
+"""Print the import graph of the duolab package, its layers, and any import circle or import that
+runs back up from one part of the package to a part above it.
 
-    python scripts/import_graph.py                # duolab/
-    python scripts/import_graph.py path/to/pkg    # any flat package folder
+    python -m tests.import_graph                # duolab/
+    python -m tests.import_graph path/to/pkg    # any package folder
 
 Every module of the package is parsed with `ast` (nothing is imported), including imports inside
 functions, which are marked with `*` in the listing: a function-level import that only dodges a
@@ -10,7 +11,10 @@ import of `pkg.mod` is an edge to `pkg.mod` only (not to the package's __init__,
 runs first for every submodule). Prints one line per module, `module -> imported modules`, then
 either "no import circles" or each circle found, and every import of a forbidden top-level
 package (`recipe`, the model-building recipe, which the runtime package must not need).
-Exit status 1 on a circle or a forbidden import.
+Then the layers: a module that imports nothing of the package is on layer 1, any other one
+layer above the highest it imports. The package's parts (PARTS: runners, the core, methods,
+timing, the entry point, lab) are ordered; an import from a part into a later one runs back up.
+Exit status 1 on a circle, an import back up or a forbidden import.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("recipe",)
+# duolab's parts from the bottom up, each with the modules (and packages) it holds; the core is
+# every other module of duolab, the face is duolab/__init__; a part imports only parts below it
+PARTS = (("runners", ("duolab.runners",)),
+         ("core", ()),
+         ("methods", ("duolab.methods",)),
+         ("timing", ("duolab.timing",)),
+         ("entry point", ("duolab.generation",)),
+         ("lab", ("duolab.lab",)),
+         ("face", ()))
+CORE, FACE = 1, 6
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -58,13 +72,17 @@ def _imports(tree: ast.Module, module: str, is_package: bool):
     return found
 
 
+def _module_name(pkg: str, package_dir: Path, path: Path) -> str:
+    parts = [pkg, *path.relative_to(package_dir).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def build_graph(package_dir: Path) -> tuple[dict[str, dict[str, bool]], dict[str, list[str]]]:
     """({module: {imported module of the package: only inside functions}},
-    {module: [forbidden imports, with line numbers]}) for a flat package folder."""
+    {module: [forbidden imports, with line numbers]}) for a package folder and its sub-packages."""
     package_dir = Path(package_dir).resolve()
     pkg = package_dir.name
-    files = {(pkg if p.stem == "__init__" else f"{pkg}.{p.stem}"): p
-             for p in sorted(package_dir.glob("*.py"))}
+    files = {_module_name(pkg, package_dir, p): p for p in sorted(package_dir.rglob("*.py"))}
     graph: dict[str, dict[str, bool]] = {}
     forbidden: dict[str, list[str]] = {}
     for module, path in files.items():
@@ -141,6 +159,36 @@ def find_circles(graph: dict[str, dict[str, bool]]) -> list[list[str]]:
     return circles
 
 
+def layers(graph: dict[str, dict[str, bool]]) -> dict[str, int]:
+    """Each module's layer: 1 when it imports nothing of the package, else one above the highest
+    module it imports (the graph must have no circles)."""
+    found: dict[str, int] = {}
+
+    def layer(m: str) -> int:
+        if m not in found:
+            found[m] = 1 + max((layer(t) for t in graph[m]), default=0)
+        return found[m]
+
+    for m in graph:
+        layer(m)
+    return found
+
+
+def part_of(module: str) -> int:
+    """Index in PARTS of the part the module belongs to; -1 outside duolab."""
+    if module == "duolab":
+        return FACE
+    for i, (_, names) in enumerate(PARTS):
+        if any(module == n or module.startswith(n + ".") for n in names):
+            return i
+    return CORE if module.startswith("duolab.") else -1
+
+
+def imports_back_up(graph: dict[str, dict[str, bool]]) -> list[tuple[str, str]]:
+    """(importer, imported) where the imported module's part is above the importer's."""
+    return [(m, t) for m in sorted(graph) for t in sorted(graph[m]) if part_of(t) > part_of(m)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("package", nargs="?", default=str(ROOT / "duolab"), help="package folder")
@@ -158,7 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         print("no import circles")
     for module, names in sorted(forbidden.items()):
         print(f"forbidden import in {module}: {', '.join(names)}")
-    return 1 if circles or forbidden else 0
+    if circles:
+        return 1
+    up = imports_back_up(graph) if Path(args.package).resolve().name == "duolab" else []
+    for importer, imported in up:
+        print(f"import back up: {importer} -> {imported}")
+    floor = layers(graph)
+    print(f"{len(graph)} modules on {max(floor.values(), default=0)} layers, "
+          f"{sum(len(e) for e in graph.values())} imports, {len(up)} back up")
+    for m in sorted(graph, key=lambda m: (-floor[m], m)):
+        print(f"layer {floor[m]:2d}  {m}")
+    return 1 if forbidden or up else 0
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class Proposal:
 
 
 class Drafter(Protocol):
-    """What SpS and PLD draft with (duolab.decoding.speculative_loop)."""
+    """What SpS and PLD draft with (duolab.methods.speculative.speculative_loop)."""
 
     def propose(self, context: list[int], n: int) -> Proposal: ...
 
@@ -115,36 +115,62 @@ def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: 
     return firsts, lengths
 
 
+class Compact:
+    """Pickled as its class and field values, without the field names: as fast as a plain tuple
+    (the default pickling of a dataclass costs ~7 us more per message, each way, on the worker's
+    pipe)."""
+
+    def __reduce__(self):
+        return type(self), tuple(self.__dict__.values())
+
+
 @dataclass
-class DraftTree:
+class Chain(Compact):
+    """Drafted tokens with, at each, the draft's probability of it (temperature 1) and its
+    next-best tokens there, [(token, probability), ...]: the likeliest corrections if the target
+    rejects it. A draft tree's sequences, an outcome chain and the block duo verifies are chains."""
+
+    tokens: list[int] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+    alternatives: list[list[tuple[int, float]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def append(self, token: int, prob: float, alternatives: list[tuple[int, float]]) -> None:
+        self.tokens.append(token)
+        self.probs.append(prob)
+        self.alternatives.append(alternatives)
+
+    def tail(self) -> Chain:
+        """All but the first token (what is left to verify once the first is committed)."""
+        return Chain(self.tokens[1:], self.probs[1:], self.alternatives[1:])
+
+
+@dataclass
+class Outcome(Compact):
+    """A chain drafted for one possible verification outcome: the block is cut after `prefix`
+    context tokens and the target's correction is `chain.tokens[0]` (a guess: one of the draft's
+    next-best tokens there); the rest is the draft's greedy continuation. Picked only when the
+    committed tokens equal context[:prefix] + chain.tokens[0], which the target alone decides."""
+
+    prefix: int
+    chain: Chain
+
+
+@dataclass
+class DraftTree(Compact):
     """One round of multi-sequence drafting: k sequences that share the committed prefix, and
     the outcome chains drafted in the time left (see `MultiSequenceDrafter.draft_outcomes`)."""
 
-    sequences: list[list[int]]
-    probs: list[list[float]]  # the draft's probability (temperature 1) of each drafted token
-    # the draft's next-best tokens at each drafted position, [(token, probability), ...]: the
-    # likeliest corrections if the target rejects the token there
-    alternatives: list[list[list[tuple[int, float]]]]
+    sequences: list[Chain]
     candidates: list[tuple[int, float]]  # top-K first tokens and q1 probabilities (for drawing)
     confidence: float  # s = q1(c1) * max q2, the threshold an alternative had to beat
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def firsts(self) -> list[int]:
-        return [s[0] for s in self.sequences]
-
-
-@dataclass
-class Outcome:
-    """A chain drafted for one possible verification outcome: the block is cut after `prefix`
-    context tokens and the target's correction is `tokens[0]` (a guess: one of the draft's
-    next-best tokens there); `tokens[1:]` is the draft's greedy continuation. Picked only when the
-    committed tokens equal context[:prefix] + tokens[0], which the target alone decides."""
-
-    prefix: int
-    tokens: list[int]
-    probs: list[float]
-    alternatives: list[list[tuple[int, float]]]
+        return [s.tokens[0] for s in self.sequences]
 
 
 ALTERNATIVES = 2  # next-best tokens kept per drafted position (candidate corrections)
@@ -199,23 +225,20 @@ class MultiSequenceDrafter:
         """The next draft step would end past `deadline`, or `stop()` says time is up."""
         return bool(deadline and time.perf_counter() + self.step_s > deadline) or bool(stop and stop())
 
-    def _chain(self, first: int, logits: torch.Tensor | None, length: int, probs: list[float],
-               alternatives: list[list[tuple[int, float]]], deadline: float = 0.0,
-               stop: Callable[[], bool] | None = None) -> list[int]:
+    def _chain(self, first: int, first_prob: float, first_alternatives: list[tuple[int, float]],
+               logits: torch.Tensor | None, length: int, deadline: float = 0.0,
+               stop: Callable[[], bool] | None = None) -> Chain:
         """Greedy continuation of `first` up to `length` tokens (logits: the draft's after first),
         stopping after EOS or when time is up (see `_must_stop`)."""
-        toks = [first]
-        while len(toks) < length and toks[-1] != self.eos_id:
+        chain = Chain([first], [first_prob], [first_alternatives])
+        while len(chain) < length and chain.tokens[-1] != self.eos_id:
             if self._must_stop(deadline, stop):
                 break
             if logits is None:
-                logits = self._feed([toks[-1]])
-            tok, p, alts = _top(logits.softmax(-1))
-            toks.append(tok)
-            probs.append(p)
-            alternatives.append(alts)
+                logits = self._feed([chain.tokens[-1]])
+            chain.append(*_top(logits.softmax(-1)))
             logits = None
-        return toks
+        return chain
 
     def propose(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
         """Draft up to `budget` tokens in k sequences after `context`."""
@@ -230,23 +253,20 @@ class MultiSequenceDrafter:
         firsts, lengths = plan_sequences(q1, q2_max, budget, max_sequences)
         top = torch.topk(q1, min(TOP_CANDIDATES, q1.shape[-1]))
         candidates = [(int(t), float(p)) for t, p in zip(top.indices, top.values, strict=False)]
-        sequences, probs, alternatives, branches = [], [], [], []
+        # a first token's alternatives: the best candidates that opened no sequence
+        unopened = [(t, p) for t, p in candidates if t not in firsts][:ALTERNATIVES]
+        sequences, branches = [], []
         for j, (first, length) in enumerate(zip(firsts, lengths, strict=False)):
             if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
                 self.runner.rollback(base)
                 del self.seq[base:]
-            # a first token's alternatives: the best candidates that opened no sequence
-            ps, alts = [float(q1[first])], [[(t, p) for t, p in candidates if t not in firsts][:ALTERNATIVES]]
-            logits = after_c1 if j == 0 else None
-            sequences.append(self._chain(first, logits, length, ps, alts))
-            probs.append(ps)
-            alternatives.append(alts)
+            sequences.append(self._chain(first, float(q1[first]), unopened, after_c1 if j == 0 else None, length))
             fed = self.seq[base:]
             # the last branch stays loaded; earlier ones are kept as snapshots
             branches.append((fed, self.runner.snapshot(base) if j < len(firsts) - 1 else None))
         self.base_len = base
         self.saved = [b for b in branches if b[1] is not None]
-        return DraftTree(sequences, probs, alternatives, candidates, float(q1[c1]) * q2_max)
+        return DraftTree(sequences, candidates, float(q1[c1]) * q2_max)
 
     def draft_outcomes(self, outcomes: list[tuple[int, int]], length: int, deadline: float = 0.0,
                        stop: Callable[[], bool] | None = None) -> list[Outcome]:
@@ -267,9 +287,7 @@ class MultiSequenceDrafter:
                 self.seq = list(seq)
             self.runner.rollback(prefix)
             del self.seq[prefix:]
-            probs, alternatives = [], []
-            toks = self._chain(correction, None, length, probs, alternatives, deadline, stop)
-            done.append(Outcome(prefix, toks, [0.0] + probs, [[]] + alternatives))
+            done.append(Outcome(prefix, self._chain(correction, 0.0, [], None, length, deadline, stop)))
         self.runner.restore(low, snap)
         self.seq = seq
         return done

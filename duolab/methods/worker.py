@@ -6,7 +6,7 @@ for a pipe with plain lists vs ~2 ms when the messages carry torch tensors and ~
 duolab never sends tensors (the draft is greedy, so the target needs only token ids), which makes
 the plain pipe the cheapest choice that needs no extra dependency. `DraftWorker.ping()` measures it.
 
-The worker is started as a fresh `python` running `duolab.worker.main` (not multiprocessing's spawn,
+The worker is started as a fresh `python` running `duolab.methods.worker_process.main` (not multiprocessing's spawn,
 which re-runs the caller's __main__), asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG) and
 also exits when its parent's pid changes or the channel closes: no orphans after a notebook
 kernel restart or Ctrl-C. It runs in its own session, so the Ctrl-C (SIGINT) that Jupyter sends to
@@ -22,10 +22,7 @@ stops with `Pair.close()` of the pair holding it, when that pair is garbage, or 
 
 from __future__ import annotations
 
-import argparse
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,10 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
-from duolab.drafting import DraftTree, MultiSequenceDrafter
-from duolab.runtime import pin_current_thread
+from duolab.methods.drafting import Compact, DraftTree
 
 if TYPE_CHECKING:
     from duolab.models import Pair
@@ -47,22 +41,14 @@ if TYPE_CHECKING:
 READY_TIMEOUT_S = 180.0
 # SIGINT is ignored before anything is imported (belt and braces: the worker has its own session)
 _WORKER_MAIN = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                "from duolab.worker import main; main(sys.argv[1:])")
+                "from duolab.methods.worker_process import main; main(sys.argv[1:])")
 # Both sides busy-poll this long before sleeping in select(): a sleeping process can take
 # milliseconds to be woken when its core is shared, which is as long as a whole draft round.
 SPIN_S = 0.005
 
 
-class _Message:
-    """Pickled as its class and field values, without the field names: as fast as a plain dict
-    (the default pickling of a dataclass costs ~7 us more per message, each way)."""
-
-    def __reduce__(self):
-        return type(self), tuple(self.__dict__.values())
-
-
 @dataclass
-class DraftRequest(_Message):
+class DraftRequest(Compact):
     """Target -> worker: draft up to `budget` tokens in at most `max_sequences` sequences after
     `context` (MultiSequenceDrafter.propose); then, until `deadline` (perf_counter seconds), chains
     of `outcome_len` tokens for the `outcomes` (prefix length, correction) in order
@@ -78,7 +64,7 @@ class DraftRequest(_Message):
 
 
 @dataclass
-class DraftReply(DraftTree, _Message):
+class DraftReply(DraftTree):
     """Worker -> target: the draft tree for request `id`, and when the worker drafted it
     (perf_counter seconds; CLOCK_MONOTONIC is shared by the processes of one machine)."""
 
@@ -90,7 +76,7 @@ class DraftReply(DraftTree, _Message):
     @property
     def n_tokens(self) -> int:
         """Tokens drafted: the tree's and the outcome chains' (their corrections were not)."""
-        return sum(len(s) for s in self.sequences) + sum(len(o.tokens) - 1 for o in self.outcomes)
+        return sum(len(s) for s in self.sequences) + sum(len(o.chain) - 1 for o in self.outcomes)
 
 
 def poll(conn: Connection, timeout: float) -> bool:
@@ -118,7 +104,7 @@ class DraftWorker:
     def __init__(self, draft_source: str, cores: list[int] | None = None, threads: int = 1,
                  runner: str = "fast"):
         parent_sock, child_sock = socket.socketpair()
-        # "-c" rather than "-m duolab.worker": the package __init__ already imports this module
+        # "-c" rather than "-m duolab.methods.worker_process": its package __init__ imports the client side
         cmd = [sys.executable, "-c", _WORKER_MAIN,
                "--fd", str(child_sock.fileno()),
                "--draft", str(draft_source), "--threads", str(threads), "--parent", str(os.getpid())]
@@ -270,95 +256,3 @@ def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
         if w is worker:
             del _WORKERS[key]
     worker.close(grace_s=0.0)
-
-
-# -- the worker process ------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    try:  # Linux: SIGKILL us when the parent exits, even if it is killed itself
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _load_runner(source: str, kind: str):
-    """The same runner the pair uses in-process ("fast" or "transformers"), on this process's copy,
-    and the model's EOS id."""
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-    from duolab.kvcache import CachedModel
-
-    model = AutoModelForCausalLM.from_pretrained(
-        source, local_files_only=True, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
-    ).eval()
-    if kind == "fast":
-        from duolab.fast_llama import FastLlama
-
-        return FastLlama(model), model.config.eos_token_id
-    return CachedModel(model, "cpu"), model.config.eos_token_id
-
-
-def serve(conn: Connection, runner, parent_pid: int, eos_id: int | None = None) -> None:
-    """Answer requests until told to stop, the channel closes or the parent is gone."""
-    drafter = MultiSequenceDrafter(runner, eos_id)
-    fault: dict | None = None
-    try:
-        while True:
-            if not poll(conn, 0.5):
-                if os.getppid() != parent_pid:
-                    return  # parent gone
-                continue
-            msg = conn.recv()
-            if isinstance(msg, DraftRequest):
-                if fault is not None:
-                    fault["after"] -= 1
-                    if fault["after"] < 0:
-                        if fault["mode"] == "crash":
-                            os._exit(3)
-                        time.sleep(3600)  # hang
-                start = time.perf_counter()
-                tree = drafter.propose(msg.context, msg.budget, msg.max_sequences)
-                split = time.perf_counter()
-                # outcome chains only until the target says its forward is done (a "sync" message)
-                tree.outcomes = drafter.draft_outcomes(msg.outcomes, msg.outcome_len, msg.deadline,
-                                                       stop=lambda: conn.poll(0))
-                conn.send(DraftReply(**vars(tree), id=msg.id, start=start, end=time.perf_counter(),
-                                     outcomes_start=split if tree.outcomes else 0.0))
-            elif msg["op"] == "sync":
-                pass  # the target finished its forward: only outcome drafting listens for it
-            elif msg["op"] == "ping":
-                conn.send({"op": "pong"})
-            elif msg["op"] == "fault":
-                fault = {"after": msg["after"], "mode": msg["mode"]}
-            elif msg["op"] == "stop":
-                return
-    except (EOFError, OSError):
-        return  # the channel closed (the parent closed it or exited): a normal end
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="duolab draft worker (started by DraftWorker)")
-    ap.add_argument("--fd", type=int, required=True)
-    ap.add_argument("--draft", required=True)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cores", default="")
-    ap.add_argument("--parent", type=int, required=True)
-    ap.add_argument("--runner", choices=("fast", "transformers"), default="fast")
-    args = ap.parse_args(argv)
-    _die_with_parent()
-    if os.getppid() != args.parent:
-        return
-    conn = Connection(args.fd)
-    pin_current_thread([int(c) for c in args.cores.split(",") if c] or None, args.threads)
-    runner, eos_id = _load_runner(args.draft, args.runner)
-    try:
-        conn.send({"op": "ready", "pid": os.getpid(), "runner": args.runner})
-    except OSError:
-        return  # the parent gave up waiting
-    serve(conn, runner, args.parent, eos_id)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Draft trees of a duo generation: what each round proposed and what the target kept, drawn.
 
-`Generation.details["draft_trees"]` holds one record per round: the k sequences the draft sent,
+`Generation.details["draft_trees"]` holds one `DraftRound` per round: the k sequences the draft sent,
 their draft probabilities, the block verified that round, how much of it passed, the target's
 token, and which sequence (if any) that token selected. A round's tree is judged over two rounds:
 its first tokens by the target's token of the same round, the chosen sequence's remaining
@@ -16,11 +16,15 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
+
+if TYPE_CHECKING:
+    from duolab.methods.duo import DraftRound
 
 
 @dataclass
@@ -37,41 +41,41 @@ class TreeOutcome:
     tail_accepted: int | None = None  # tail tokens of the chosen sequence that passed next round
 
 
-def discarded(record: dict) -> bool:
+def discarded(record: DraftRound) -> bool:
     """The block verified in this round failed, so the tree drafted meanwhile was thrown away."""
-    return record["accepted"] < len(record["verified"])
+    return record.accepted < len(record.verified)
 
 
-def _tail_verdict(trees: list[dict], r: int) -> int | None:
+def _tail_verdict(trees: list[DraftRound], r: int) -> int | None:
     """How many tokens of round r's chosen tail passed in the next round (None: never verified)."""
-    rec, j = trees[r], trees[r]["chosen"]
+    rec, j = trees[r], trees[r].chosen
     if j is None or r + 1 >= len(trees):
         return None
     nxt = trees[r + 1]
-    if nxt["round"] != rec["round"] + 1 or list(nxt["verified"]) != list(rec["sequences"][j][1:]):
+    if nxt.round != rec.round + 1 or list(nxt.verified) != list(rec.sequences[j][1:]):
         return None
-    return nxt["accepted"]
+    return nxt.accepted
 
 
-def tree_outcome(trees: list[dict], r: int) -> TreeOutcome:
+def tree_outcome(trees: list[DraftRound], r: int) -> TreeOutcome:
     """Verdict on round r's tree, from round r's and round r+1's records."""
     if not 0 <= r < len(trees):
         raise ValueError(f"round must be in [0, {len(trees)}), got {r}")
     rec = trees[r]
-    status = [["unverified"] * len(s) for s in rec["sequences"]]
+    status = [["unverified"] * len(s) for s in rec.sequences]
     lost = discarded(rec)
     if not lost:
         for j in range(len(status)):
-            status[j][0] = "accepted" if rec["chosen"] == j else "rejected"
-    j = rec["chosen"]
+            status[j][0] = "accepted" if rec.chosen == j else "rejected"
+    j = rec.chosen
     correction = correction_at = None
     accepted = _tail_verdict(trees, r)
     if accepted is not None:
-        for i in range(1, len(rec["sequences"][j])):
+        for i in range(1, len(rec.sequences[j])):
             status[j][i] = "accepted" if i - 1 < accepted else "rejected" if i - 1 == accepted else "unverified"
-        if accepted < len(rec["sequences"][j]) - 1:
-            correction, correction_at = trees[r + 1]["token"], accepted + 1
-    return TreeOutcome(r, rec["sequences"], rec["probs"], status, rec["token"], j, correction,
+        if accepted < len(rec.sequences[j]) - 1:
+            correction, correction_at = trees[r + 1].token, accepted + 1
+    return TreeOutcome(r, rec.sequences, rec.probs, status, rec.token, j, correction,
                        correction_at, lost, accepted)
 
 
@@ -84,7 +88,7 @@ TEACHING = {  # purpose -> panel heading
 }
 
 
-def _teaching_scores(trees: list[dict], r: int, special: set[int]) -> dict[str, tuple]:
+def _teaching_scores(trees: list[DraftRound], r: int, special: set[int]) -> dict[str, tuple]:
     """For each purpose round r can serve, a score (higher teaches better). Rounds whose chosen
     sequence runs into a special token (past EOS nothing is committed) rank below the rest."""
     out = tree_outcome(trees, r)
@@ -99,12 +103,12 @@ def _teaching_scores(trees: list[dict], r: int, special: set[int]) -> dict[str, 
         # best: some of the tail passes before the correction (a true partial acceptance)
         scores["partial"] = (clean, passed >= 1, k > 1, min(passed, 4))
     if out.tail_accepted is not None and out.correction is None and passed >= 1:
-        again = trees[r + 1]["chosen"] is not None  # and the speculation carries on once more
+        again = trees[r + 1].chosen is not None  # and the speculation carries on once more
         scores["continues"] = (clean, passed >= 2, again, k > 1, min(passed, 6))
     return scores
 
 
-def teaching_rounds(trees: list[dict], tokens=None) -> dict[str, int]:
+def teaching_rounds(trees: list[DraftRound], tokens=None) -> dict[str, int]:
     """Rounds worth drawing, by what each shows (the keys of `TEACHING`):
 
     - "branching": a round with k > 1 sequences where the target's token picks one, preferably an
@@ -186,7 +190,7 @@ def _special_name(text: str) -> str:
     return _SPECIAL_NAMES.get(text) or text.strip("<>|/") or text
 
 
-def describe_round(trees: list[dict], r: int, tokens) -> str:
+def describe_round(trees: list[DraftRound], r: int, tokens) -> str:
     """Round r in one sentence: what the target made of its first tokens and of the chosen tail."""
     labeler = TokenLabeler(tokens)
 
@@ -198,11 +202,11 @@ def describe_round(trees: list[dict], r: int, tokens) -> str:
     if out.discarded:
         text = (f"Discarded: the block verified this round failed (the target committed {target} "
                 f"instead), so these drafts were thrown away")
-        used = trees[r].get("outcome_used")
+        used = trees[r].outcome_used
         if used is None:
-            tried = len(trees[r].get("outcomes", []))
+            tried = len(trees[r].outcomes)
             return text + (f"; none of the {tried} outcome chains drafted meanwhile guessed it." if tried else ".")
-        chain = trees[r]["outcomes"][used][1]
+        chain = trees[r].outcomes[used][1]
         return (text + f", but the outcome chain pre-drafted for exactly this correction was used: "
                        f"{' '.join(label(t) for t in chain[1:])} is verified next round.")
     if out.chosen is None:
@@ -223,17 +227,17 @@ def describe_round(trees: list[dict], r: int, tokens) -> str:
                    f"target corrects {wrong} to {right}.")
 
 
-def outcome_table(trees: list[dict], r: int, tokens) -> pd.DataFrame:
+def outcome_table(trees: list[DraftRound], r: int, tokens) -> pd.DataFrame:
     """The outcome chains the draft pre-drafted in round r while the target verified its block:
     where the block would be cut, the correction guessed there (one of the draft's next-best tokens), the
     continuation, and whether the target's verdict picked it."""
     labeler = TokenLabeler(tokens)
     rec = trees[r]
-    rows = [{"cut after": f"{prefix} of {len(rec['verified'])} block tokens",
+    rows = [{"cut after": f"{prefix} of {len(rec.verified)} block tokens",
              "guessed correction": labeler(chain[0]).text,
              "continuation": " ".join(labeler(t).text for t in chain[1:]),
-             "used": i == rec.get("outcome_used")}
-            for i, (prefix, chain) in enumerate(rec.get("outcomes", []))]
+             "used": i == rec.outcome_used}
+            for i, (prefix, chain) in enumerate(rec.outcomes)]
     return pd.DataFrame(rows, columns=["cut after", "guessed correction", "continuation", "used"])
 
 
@@ -269,7 +273,7 @@ class _Layout:
         return len(self.out.sequences) + (0.8 if self.note else 0.2)
 
 
-def _layout(trees: list[dict], r: int, label: TokenLabeler) -> _Layout:
+def _layout(trees: list[DraftRound], r: int, label: TokenLabeler) -> _Layout:
     out = tree_outcome(trees, r)
     labels = [[label(t) for t in seq] for seq in out.sequences]
     n = max(len(s) for s in out.sequences)
@@ -335,7 +339,7 @@ def legend_handles() -> list:
             Line2D([], [], lw=0, label="␣ space  ↵ newline")]
 
 
-def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True, title: str = "") -> plt.Figure:
+def draw_draft_trees(trees: list[DraftRound], rounds, tokens, legend: bool = True, title: str = "") -> plt.Figure:
     """One panel per round, whole tokens on a shared scale (a character is as wide in every panel).
 
     `rounds`: a list of round indices, or `teaching_rounds(trees)` ({purpose: round}) to caption
@@ -379,7 +383,7 @@ def draw_draft_trees(trees: list[dict], rounds, tokens, legend: bool = True, tit
     return fig
 
 
-def draw_draft_tree(trees: list[dict], r: int, tokens, ax: plt.Axes | None = None) -> plt.Axes:
+def draw_draft_tree(trees: list[DraftRound], r: int, tokens, ax: plt.Axes | None = None) -> plt.Axes:
     """Round r's k draft sequences as branches from the committed prefix: one box per token with
     its whole text and draft probability, coloured by the target's verdict; the target's token in
     blue. Without `ax` it makes a figure sized to the tokens (`draw_draft_trees` with one round);

@@ -22,7 +22,7 @@ def _rope_parameters(config) -> dict:
 
 
 class FastLlama:
-    """Llama forward with a preallocated KV cache; same interface as `duolab.kvcache.CachedModel`.
+    """Llama forward with a preallocated KV cache; same interface as `duolab.runners.kvcache.CachedModel`.
 
     `length` is the number of cached tokens; `forward(ids)` runs `ids` at positions
     [length, length + len(ids)), returns their (len(ids), vocab) logits and caches their K/V.

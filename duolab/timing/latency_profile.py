@@ -1,10 +1,11 @@
-"""A latency profile: what `duolab.profiling` measured on one machine, as data.
+"""The data the timing model runs on: a latency profile and a workload (the acceptance side).
 
 `LatencyProfile` holds the target's forward time per verified block size, its prefill time
 against prompt length, the draft's times and the per-round costs; it saves to and loads from
 JSON so machines can be compared (data/profiles/), and `check` lists measurements of one
-quantity that disagree. Nothing here measures: the budget model (duolab.budget) and the
-simulator (duolab.simulate) run on profiles alone.
+quantity that disagree. `Workload` holds how often the draft agrees with the target on some
+prompts, and the prompts' shapes. Nothing here measures: the budget model (duolab.timing.budget) and the
+simulator (duolab.timing.simulate) run on profiles alone.
 """
 
 from __future__ import annotations
@@ -137,6 +138,20 @@ class LatencyProfile:
         data = json.loads(Path(path).read_text())
         data["prefill_ms"] = {int(k): v for k, v in data["prefill_ms"].items()}
         return cls(**data)
+
+
+@dataclass
+class Workload:
+    """What the budget is chosen for: the acceptance alpha, and per prompt its length and the
+    number of tokens generated before EOS, under a cap of max_new_tokens (drafts are sized by the
+    cap, because the decoder cannot know where EOS will come)."""
+
+    alpha: float
+    shapes: list[tuple[int, int]]  # (prompt tokens, new tokens) per prompt
+    max_new_tokens: int
+    # per prompt, per new-token position: does the draft's greedy token equal the target's?
+    # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
+    agreement: list[list[bool]] | None = None
 
 
 def _ratio(a: float, b: float) -> float:

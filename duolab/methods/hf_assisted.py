@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from duolab.generation import Run, check_budget, register_method
+from duolab.methods.registry import check_budget, register_method
+from duolab.run import Run
 
 
 class _FirstTokenClock:
@@ -43,6 +44,11 @@ class _ForwardCounter:
         self.handle.remove()
 
 
+# a constant number of assistant tokens (= budget), never cut short by the assistant's confidence
+ASSISTANT_SETTINGS = {"num_assistant_tokens": None, "num_assistant_tokens_schedule": "constant",
+                      "assistant_confidence_threshold": 0.0}
+
+
 @register_method("hf", defaults={"budget": 4}, check=check_budget)
 def hf_assisted(run: Run, budget: int) -> None:
     """transformers' assisted generation with a constant number of assistant tokens (= budget)."""
@@ -56,9 +62,9 @@ def hf_assisted(run: Run, budget: int) -> None:
     torch.manual_seed(run.seed)
     clock = _FirstTokenClock()
     target_calls, draft_calls = _ForwardCounter(pair.target), _ForwardCounter(pair.draft)
-    pair.draft.generation_config.num_assistant_tokens = budget
-    pair.draft.generation_config.num_assistant_tokens_schedule = "constant"
-    pair.draft.generation_config.assistant_confidence_threshold = 0.0  # never cut drafts short
+    config = pair.draft.generation_config  # the assistant's, set for this call and put back after
+    saved = {k: getattr(config, k, None) for k in ASSISTANT_SETTINGS}
+    config.update(**{**ASSISTANT_SETTINGS, "num_assistant_tokens": budget})
     try:
         with run.span("target", "hf_generate"):
             out = pair.target.generate(
@@ -69,6 +75,7 @@ def hf_assisted(run: Run, budget: int) -> None:
     finally:
         target_calls.remove()
         draft_calls.remove()
+        config.update(**saved)
     new = out[0, len(run.prompt_ids):].tolist()
     run.commit(new)
     if clock.first_token_at is not None:
@@ -78,6 +85,5 @@ def hf_assisted(run: Run, budget: int) -> None:
     accepted = max(0, len(run.tokens) - target_calls.count)
     run.accepted_tokens = accepted
     run.draft_tokens = draft_calls.count  # one assistant forward per proposed token
-    run.extra["draft_forwards"] = draft_calls.count
     run.draft_runner = "transformers (hf assistant)"  # on purpose: what users of transformers run
-    run.extra["target_runner"] = "transformers"
+    run.add_stats(draft_forwards=draft_calls.count, target_runner="transformers")

@@ -1,32 +1,15 @@
-"""The sequential decoders: autoregressive (AR), speculative sampling (SpS), prompt lookup (PLD).
-
-All register under `generate(pair, prompt, method=...)`; the parallel DuoDecoding schedule lives
-in duolab/duo.py and Hugging Face's assisted generation in duolab/hf_assisted.py.
+"""Sequential speculative decoding: draft, then verify, in turn. Speculative sampling (SpS) drafts
+with the draft model, prompt lookup (PLD) copies from earlier n-grams; one loop serves both, since
+the verifier does not care who drafted. The parallel schedule is duolab/methods/duo.py.
 """
 
 from __future__ import annotations
 
 from duolab.arguments import is_whole
-from duolab.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
-from duolab.generation import Run, check_budget, register_method
-from duolab.sampling import logits_to_probs, sample, verify_block
-
-
-@register_method("ar")
-def autoregressive(run: Run) -> None:
-    """One target forward per token; the baseline every speedup is measured against."""
-    continue_autoregressively(run, run.pair.runner("target"))
-
-
-def continue_autoregressively(run: Run, target) -> None:
-    """Commit one target token per forward until the run is done. `target` is the target runner;
-    its KV cache holds a prefix of the committed sequence (empty for AR, more when duo's draft
-    worker failed mid-generation), and each forward feeds what it lacks."""
-    while not run.done:
-        with run.span("target", "forward"):
-            logits = target.forward(run.sequence[target.length:])[-1]
-        run.target_forwards += 1
-        run.commit([sample(logits_to_probs(logits, run.sampling), run.generator)])
+from duolab.methods.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
+from duolab.methods.registry import check_budget, register_method
+from duolab.run import Run
+from duolab.sampling import logits_to_probs, verify_block
 
 
 def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:

@@ -3,35 +3,20 @@
 From a LatencyProfile and an acceptance estimate alpha (the chance that a draft token equals the
 target's choice), predict tokens/s for AR, SpS and duo at every budget and take the best. The
 paper's rule, the budget that makes draft and target time equal, is reported beside it.
-Pure: nothing here measures; `duolab.profiling` measures profiles and workloads (and has
-`workload_estimate`); duo's decoder chooses per round instead (duolab.round_policy).
+Pure: nothing here measures; `duolab.timing.profiling` measures profiles and workloads
+(`duolab.timing.profile_store` keeps one of each per pair); duo's decoder chooses per round
+instead (duolab.methods.round_policy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 
-from duolab.latency_profile import LatencyProfile
-from duolab.round_policy import PAPER_SCHEDULE
-from duolab.simulate import expected_throughput
+from duolab.methods.round_policy import PAPER_SCHEDULE
+from duolab.timing.latency_profile import LatencyProfile, Workload
+from duolab.timing.simulate import expected_throughput
 
 BUDGETS = range(1, 33)
-
-
-@dataclass
-class Workload:
-    """What the budget is chosen for: the acceptance alpha, and per prompt its length and the
-    number of tokens generated before EOS, under a cap of max_new_tokens (drafts are sized by the
-    cap, because the decoder cannot know where EOS will come)."""
-
-    alpha: float
-    shapes: list[tuple[int, int]]  # (prompt tokens, new tokens) per prompt
-    max_new_tokens: int
-    # per prompt, per new-token position: does the draft's greedy token equal the target's?
-    # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
-    agreement: list[list[bool]] | None = None
 
 
 def as_workload(alpha: float | Workload, new_tokens: int = 128, prompt_tokens: int = 128) -> Workload:

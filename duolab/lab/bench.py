@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pandas as pd
 from tqdm.auto import tqdm
 
-from duolab.generation import METHODS, generate
+from duolab.generation import generate
+from duolab.methods import METHODS
 from duolab.models import Pair
 from duolab.prompts import TASKS, load_prompts
 

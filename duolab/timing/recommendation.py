@@ -20,13 +20,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.arguments import is_number, is_whole
-from duolab.budget import Workload, predicted_tokens_per_s
-from duolab.latency_profile import LatencyProfile
 from duolab.models import Pair
 from duolab.paths import DATA_DIR
-from duolab.profiling import cached_profile, measure_workload
 from duolab.prompts import TASKS, load_prompts
-from duolab.regime import BUDGETS
+from duolab.timing.budget import predicted_tokens_per_s
+from duolab.timing.latency_profile import LatencyProfile, Workload
+from duolab.timing.profile_store import cached_profile
+from duolab.timing.profiling import measure_workload
+from duolab.timing.regime import BUDGETS
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """ipywidgets for the notebooks: a round-by-round draft-tree explorer and a live decoding sweep,
 each with a guided challenge (`challenge_met`, and a `status` line the redraw updates); the regime
-map's explorable, `RegimeExplorer`, lives in duolab.explorable (imported here too).
+map's explorable, `RegimeExplorer`, lives in duolab.lab.explorable (imported here too).
 
 All keep their controls as attributes and redraw into an `Output`, so a test (or a notebook
 cell) can drive them programmatically: set `explorer.round.value = 3` and the tree redraws.
@@ -8,12 +8,15 @@ cell) can drive them programmatically: set `explorer.round.value = 3` and the tr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from duolab.draft_trees import (
+from duolab.generation import generate
+from duolab.lab.draft_trees import (
     TEACHING,
     TokenLabeler,
     describe_round,
@@ -21,11 +24,14 @@ from duolab.draft_trees import (
     teaching_rounds,
     tree_outcome,
 )
-from duolab.explorable import RegimeExplorer, control_options
-from duolab.generation import Generation, generate
+from duolab.lab.explorable import RegimeExplorer, control_options
+from duolab.lab.plots import plot_timelines, round_table
 from duolab.models import Pair
-from duolab.plots import plot_timelines, round_table
 from duolab.prompts import TASKS, load_prompts
+from duolab.run import Generation
+
+if TYPE_CHECKING:
+    from duolab.methods.duo import DraftRound
 
 __all__ = ["DecodingSweep", "RegimeExplorer", "TreeExplorer"]
 
@@ -33,7 +39,7 @@ TREE_CHALLENGE = "find a round where the target picks the draft's second sequenc
 SWEEP_CHALLENGE = "move γ until duo loses to SpS on this task (duo's tokens/s below SpS's)"
 
 
-def picks_later_sequence(trees: list[dict], r: int) -> int | None:
+def picks_later_sequence(trees: list[DraftRound], r: int) -> int | None:
     """The sequence (1-based) the target's token picked in round r when it is the draft's second
     or a later one, else None. Discarded rounds never count: the target judged none of their
     sequences."""
@@ -73,7 +79,7 @@ class TreeExplorer:
     def redraw(self) -> None:
         r = self.round.value
         rec = self.trees[r]
-        self.summary = f"round {r}: {len(rec['sequences'])} sequence(s). {describe_round(self.trees, r, self.label)}"
+        self.summary = f"round {r}: {len(rec.sequences)} sequence(s). {describe_round(self.trees, r, self.label)}"
         self._update_challenge(r)
         self.output.clear_output(wait=True)
         with self.output:
@@ -87,7 +93,7 @@ class TreeExplorer:
             self.challenge_met, self.met_at = True, r
         if picked:
             text = (f"✓ met: in round {r} the target picks sequence {picked} of "
-                    f"{len(self.trees[r]['sequences'])}, not the draft's first guess")
+                    f"{len(self.trees[r].sequences)}, not the draft's first guess")
         elif not self.challenge_rounds:
             text = ("no round of this generation has the target pick the second sequence or a later "
                     "one: generate another (another prompt, a higher temperature, or a larger max_sequences)")

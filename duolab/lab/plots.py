@@ -163,7 +163,7 @@ def plot_budget_curves(predicted: pd.DataFrame, measured: pd.DataFrame | None = 
 
 def per_prompt_speedups(raw: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, label, prompt): speedup = AR wall / method wall and TTFT, both the
-    median over repeats (the tidy table from duolab.bench.run_benchmark)."""
+    median over repeats (the tidy table from duolab.lab.bench.run_benchmark)."""
     med = (raw.groupby(["task", "label", "method", "prompt_index"], sort=False)
            [["wall_time_s", "ttft_s", "tau"]].median().reset_index())
     ar = med[med.method == "ar"].set_index(["task", "prompt_index"]).wall_time_s
@@ -228,7 +228,7 @@ def regime_norm(*tables: pd.DataFrame):
 
 def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axes=None,
                     norm=None, tasks: dict[float, str] | None = None):
-    """Heat maps of duo's speedup over SpS (`duolab.regime.regime_map`), one panel per alpha,
+    """Heat maps of duo's speedup over SpS (`duolab.timing.regime.regime_map`), one panel per alpha,
     titled with its task (`tasks`: alpha -> task name), with measured profiles (`points`: label,
     cost_ratio, slope) marked on every panel. Pass one `norm` (regime_norm) to maps that are
     compared, so one colour means one ratio in all of them."""

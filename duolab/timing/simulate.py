@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.arguments import is_whole
-from duolab.latency_profile import LatencyProfile
-from duolab.round_policy import RoundPolicy
+from duolab.methods.round_policy import RoundPolicy
+from duolab.timing.latency_profile import LatencyProfile
 from duolab.trace import TRACE_COLUMNS
 
 # how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that
@@ -73,11 +73,11 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
              outcome_hit: float = OUTCOME_HIT) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
-    `agreement` (see `duolab.profiling.measure_workload`) acceptance replays it exactly instead of
+    `agreement` (see `duolab.timing.profiling.measure_workload`) acceptance replays it exactly instead of
     drawing from alpha.
 
     duo's options are the decoder's, with its defaults: `budget` and `catch_up` take "auto"
-    (chosen each round by duolab.round_policy from the profile and the running alpha, prior
+    (chosen each round by duolab.methods.round_policy from the profile and the running alpha, prior
     `alpha`), and with `outcomes` the draft pre-drafts rejection outcomes in the time the target's
     forward leaves it (`budget=8, catch_up=0, outcomes=False` is the paper's schedule).
     A rejection at block position i is then caught with probability `outcome_hit` (how often the
@@ -184,7 +184,7 @@ class _DuoRound:
 
 
 def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes: bool, outcome_hit: float) -> dict:
-    """duo: the target verifies block d while the draft drafts the next one (see duolab/duo.py);
+    """duo: the target verifies block d while the draft drafts the next one (see duolab/methods/duo.py);
     the books of its empty starts and caught rejections."""
     block, empty, rejections, hits = 0, 0, 0, 0
     while not sim.done:

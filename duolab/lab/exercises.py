@@ -51,7 +51,7 @@ def _equal(answer, truth, what: str = "") -> tuple[bool, str]:
 
 
 def _profile(name: str):
-    from duolab.latency_profile import LatencyProfile
+    from duolab.timing.latency_profile import LatencyProfile
 
     return LatencyProfile.load(DATA_DIR / "profiles" / name)
 
@@ -59,10 +59,10 @@ def _profile(name: str):
 # --- notebook 00 ---------------------------------------------------------------------------
 
 def _tau_of_sps(answer):
-    import duolab
+    from duolab.generation import generate
     from duolab.prompts import load_prompts
 
-    g = duolab.generate(shipped_pair(), load_prompts("math_reasoning", 1)[0], method="sps", budget=4,
+    g = generate(shipped_pair(), load_prompts("math_reasoning", 1)[0], method="sps", budget=4,
                         max_new_tokens=32)
     return _number(answer, g.stats["new_tokens"] / g.stats["target_forwards"], 0.001, "τ = ")
 
@@ -75,10 +75,10 @@ def _final_number(text: str) -> str | None:
 def _target_is_right(answer):
     import json
 
-    import duolab
+    from duolab.generation import generate
 
     row = json.loads((DATA_DIR / "prompts" / "math_reasoning.jsonl").read_text().splitlines()[0])
-    g = duolab.generate(shipped_pair(), row["prompt"], method="ar", max_new_tokens=128)
+    g = generate(shipped_pair(), row["prompt"], method="ar", max_new_tokens=128)
     truth = _final_number(g.text) == _final_number(row["reference"])
     if not isinstance(answer, bool):
         return False, f"expected True or False, got {answer!r}"
@@ -87,11 +87,11 @@ def _target_is_right(answer):
 
 
 def _same_as_ar(answer):
-    import duolab
+    from duolab.generation import generate
     from duolab.prompts import load_prompts
 
     prompt = load_prompts("math_reasoning", 1)[0]
-    ar, pld = (duolab.generate(shipped_pair(), prompt, method=m, max_new_tokens=32).token_ids for m in ("ar", "pld"))
+    ar, pld = (generate(shipped_pair(), prompt, method=m, max_new_tokens=32).token_ids for m in ("ar", "pld"))
     truth = sum(a == b for a, b in zip(ar, pld, strict=True))
     return _equal(answer, truth, "tokens equal to ar's: ")
 
@@ -101,7 +101,7 @@ def _same_as_ar(answer):
 def _round_for_tests():
     import torch
 
-    from duolab.from_scratch import one_round
+    from duolab.lab.from_scratch import one_round
     from duolab.prompts import load_prompts
     from duolab.sampling import SamplingConfig
 
@@ -111,7 +111,7 @@ def _round_for_tests():
 
 
 def _completed_verifier(answer):
-    from duolab.from_scratch import first_token_test, same_tokens
+    from duolab.lab.from_scratch import first_token_test, same_tokens
 
     if not callable(answer):
         return False, f"expected a function verify(p, q, drafts, generator), got {answer!r}"
@@ -126,7 +126,7 @@ def _completed_verifier(answer):
 
 
 def _broken_verifier(answer):
-    from duolab.from_scratch import first_token_test
+    from duolab.lab.from_scratch import first_token_test
 
     if not callable(answer):
         return False, f"expected a function verify(p, q, drafts, generator), got {answer!r}"
@@ -140,19 +140,19 @@ def _broken_verifier(answer):
 # --- notebooks 02-06 ---------------------------------------------------------------------------
 
 def _sps_ideal_gamma(answer):
-    from duolab.round_policy import sps_ideal_speedup
+    from duolab.methods.round_policy import sps_ideal_speedup
 
     return _equal(answer, sps_ideal_speedup(_profile("cpu-2core.json"), 0.8, cap=16)[1], "γ = ")
 
 
 def _equal_time_on_h100(answer):
-    from duolab.budget import equal_time_check
+    from duolab.timing.budget import equal_time_check
 
     return _equal(answer, equal_time_check(_profile("h100-fp32.json"))["has_solution"])
 
 
 def _top_outcome(answer):
-    from duolab.round_policy import rank_outcomes
+    from duolab.methods.round_policy import rank_outcomes
 
     truth = rank_outcomes([0.9, 0.6], [[(5, 0.08)], [(7, 0.3)]], start=10)[0]
     return _equal(tuple(answer) if isinstance(answer, list) else answer, truth, "(prefix, correction) = ")
@@ -164,7 +164,7 @@ def _fair(column: str) -> pd.Series:
 
 
 def _regime_cell(answer):
-    from duolab.regime import duo_over_sps, synthetic_profile
+    from duolab.timing.regime import duo_over_sps, synthetic_profile
 
     ratio = duo_over_sps(synthetic_profile(_profile("cpu-2core.json"), 0.25, 1.0), 0.9, runs=4)["duo_over_sps"]
     if not isinstance(answer, bool):
@@ -173,7 +173,7 @@ def _regime_cell(answer):
 
 
 def _h100_in_band(answer):
-    from duolab.regime import BAND, regime_point
+    from duolab.timing.regime import BAND, regime_point
 
     ratio = regime_point(_profile("h100-fp32.json"))[0]
     if not isinstance(answer, bool):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from duolab.lossless import chi_square_test
+from duolab.lab.lossless import chi_square_test
 from duolab.models import Pair
 from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
 

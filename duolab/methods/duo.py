@@ -1,0 +1,282 @@
+"""DuoDecoding: the draft (CPU worker process) and the target (here) run at the same time.
+
+Round r: the target verifies the block d the draft sent last round, while the draft -- assuming d
+will pass -- already drafts the next block (k sequences) after x + d. At the sync point:
+  * d all accepted: the target's next token t is compared with the k first tokens; if one
+    matches, its sequence's remaining tokens are the next d;
+  * d rejected at i with correction t: in the paper's schedule the new block is thrown away.
+    Here the draft also spends the rest of the target's forward on *outcome chains*: for the
+    likeliest outcomes "rejected at i, corrected to one of the draft's next-best tokens there" it drafts a short
+    continuation (ranked by the draft's own probabilities; drafting stops when the target says
+    its forward is done, or at the forward's predicted end, so the sync waits one step at most). If x + d[:i] + t is one of them, its chain is the next d.
+  * otherwise the next round has nothing to verify. It either verifies the empty block (a target
+    forward for one token: the paper's schedule) or first waits for a catch-up chain of c draft
+    tokens, whichever the profile and the running alpha say commits more per ms
+    (duolab.methods.round_policy). `budget="auto"` likewise chooses each round's draft budget.
+The first round overlaps the two prefills (the draft drafts a single token), so TTFT stays close
+to AR's. Verification is lossless at every temperature: drafts are greedy (point masses), so a
+token passes with probability p(token) and the committed token is always distributed as p; which
+block is verified next depends only on tokens the target committed.
+`duo(budget=8, catch_up=0, outcomes=False)` is the paper's schedule.
+A worker that dies or hangs mid-generation is dropped; the target finishes alone (AR) and the
+stats say `worker_failed`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from duolab.arguments import is_number, is_whole
+from duolab.methods.autoregressive import continue_autoregressively
+from duolab.methods.drafting import Chain, DraftTree, Outcome
+from duolab.methods.registry import check_budget, register_method
+from duolab.methods.round_policy import RoundPolicy, rank_outcomes
+from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker
+from duolab.models import Pair
+from duolab.run import Run
+from duolab.sampling import choose_candidate, logits_to_probs, verify_block
+
+if TYPE_CHECKING:
+    from duolab.timing.latency_profile import LatencyProfile
+
+
+def _check_duo(options: dict) -> None:
+    if options.get("budget") != "auto":  # "auto": chosen each round (duolab.methods.round_policy)
+        check_budget(options)
+    k = options.get("max_sequences")
+    if not is_whole(k, 1):
+        raise ValueError(f"max_sequences must be an integer >= 1 (1 = single chain), got {k!r}")
+    c = options.get("catch_up")
+    if c != "auto" and not is_whole(c, 0):
+        raise ValueError(f"catch_up must be 'auto' or an integer >= 0 (0 = the paper's schedule), got {c!r}")
+    if not isinstance(options.get("outcomes"), bool):
+        raise ValueError(f"outcomes must be True or False, got {options.get('outcomes')!r}")
+    timeout = options.get("worker_timeout_s")
+    if not is_number(timeout) or timeout <= 0:
+        raise ValueError(f"worker_timeout_s must be a number > 0, got {timeout!r}")
+
+
+def _needs_profile(options: dict) -> bool:
+    """budget or catch_up "auto": chosen each round from a latency profile and a prior alpha,
+    which the caller passes in (duolab.generation.generate finds or measures them)."""
+    return options["budget"] == "auto" or options["catch_up"] == "auto"
+
+
+def _prepare(pair: Pair, options: dict) -> None:
+    draft_worker(pair)  # start the worker outside the timed call, like loading a model
+
+
+@register_method("duo", defaults={"budget": "auto", "max_sequences": 4, "catch_up": "auto", "outcomes": True,
+                           "worker_timeout_s": 10.0},
+                 check=_check_duo, prepare=_prepare, needs_profile=_needs_profile)
+def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, outcomes: bool,
+        worker_timeout_s: float, profile: LatencyProfile | None = None, alpha_prior: float = 0.5) -> None:
+    """The rounds of DuoDecoding (module docstring). `profile` and `alpha_prior` drive the "auto"
+    choices (duolab.methods.round_policy); this loop keeps the books, `duo_round` does a round."""
+    policy = RoundPolicy.from_options(profile, alpha_prior, budget, catch_up, outcomes)
+    worker = draft_worker(run.pair)
+    run.draft_runner = worker.runner
+    draft = DraftSide(run, worker, max_sequences, worker_timeout_s)
+    target = run.pair.runner("target")
+    block, rounds = Block(), []
+    while not run.done:
+        if not block.tokens and run.rounds > 0:  # nothing to verify: the policy may wait for a chain
+            run.count("empty_starts")
+            block = _catch_up(draft, run.sequence, min(policy.catch_up_tokens(), run.remaining - 1))
+        result = duo_round(run, target, draft, policy, block)
+        run.target_forwards += 1
+        run.record_verdict(len(block), result.accepted, first_position=block.first_position)
+        policy.observe(min(len(block), result.accepted + 1), result.accepted)
+        if result.record is not None:
+            rounds.append(result.record)
+            if result.accepted == len(block):  # the target's token was checked against the firsts
+                run.record_verdict(1, int(result.record.chosen is not None), first_position=0)
+            else:
+                run.count("rejections")
+                run.count("outcome_hits", int(result.record.outcome_used is not None))
+        run.rounds += 1
+        run.commit(result.tokens)
+        block = result.next_block
+        if draft.failed:  # the worker died or hung: the target finishes alone
+            continue_autoregressively(run, target)
+    run.add_stats(**_duo_stats(run, policy, rounds, draft.failed))
+    run.add_details(draft_trees=rounds)
+
+
+@dataclass
+class Block(Chain):
+    """The drafted tokens a round verifies (a chain) and how they came: "tree" (the rest of the
+    sequence the target's token picked), "outcome" (a pre-drafted outcome chain), "catch_up" or
+    "empty"."""
+
+    source: str = "empty"
+
+    @classmethod
+    def of(cls, chain: Chain, source: str) -> Block:
+        return cls(chain.tokens, chain.probs, chain.alternatives, source)
+
+    @property
+    def first_position(self) -> int:
+        """Draft position of tokens[0] in its round: 0 for a catch-up chain, else 1 (after the
+        sequence's first token or the outcome's correction)."""
+        return 0 if self.source == "catch_up" else 1
+
+
+@dataclass
+class DraftRound:
+    """One round of a duo generation, as `Generation.details["draft_trees"]` keeps it (drawn by
+    duolab.lab.draft_trees): the block verified and how much of it passed, the target's token, the
+    tree the draft sent meanwhile and which of its sequences that token picked, and the outcome
+    chains, by where they cut the block, and which one the verdict picked."""
+
+    round: int
+    context_len: int  # committed tokens plus the block: where the tree's sequences start
+    verified: list[int]
+    block_source: str
+    accepted: int
+    token: int  # the target's token after the accepted part of the block
+    chosen: int | None  # the sequence whose first token is `token` (block all accepted)
+    budget: int
+    tree: DraftTree = field(repr=False)
+    outcomes: list[tuple[int, list[int]]]  # (block tokens before the cut, chain) per outcome chain
+    outcome_used: int | None
+
+    @property
+    def sequences(self) -> list[list[int]]:
+        return [chain.tokens for chain in self.tree.sequences]
+
+    @property
+    def probs(self) -> list[list[float]]:
+        return [chain.probs for chain in self.tree.sequences]
+
+
+@dataclass
+class RoundResult:
+    """What one round decided: the tokens to commit, how many block tokens passed, the block the
+    next round verifies, and the round's record (None when nothing was drafted)."""
+
+    tokens: list[int]
+    accepted: int
+    next_block: Block
+    record: DraftRound | None
+
+
+def duo_round(run: Run, target, draft: DraftSide, policy: RoundPolicy, block: Block) -> RoundResult:
+    """The target verifies `block` while the draft drafts after context + block (k sequences, then
+    outcome chains until the forward's end); at the sync the verdict picks the next block."""
+    context = run.sequence
+    m = len(block)
+    # in the first round the draft drafts one token only, so its prefill overlaps the target's
+    n = 1 if run.rounds == 0 else min(policy.draft_budget(m + 1), run.remaining - m - 1)
+    wanted = rank_outcomes(block.probs, block.alternatives, len(context)) if policy.outcomes else []
+    ms = policy.deadline_ms(m + 1)  # outcome chains stop then, or when the forward is done
+    request = draft.ask(context + block.tokens, n, wanted, policy.outcome_length(),
+                        time.perf_counter() + ms / 1000 if ms else 0.0)
+    with run.span("target", "forward"):
+        logits = target.forward(context[target.length:] + block.tokens)[-(m + 1):]
+    tree = draft.collect(request, "draft")
+    with run.span("target", "sync"):
+        probs = logits_to_probs(logits, run.sampling)
+        verdict = verify_block(probs, block.tokens, None, run.generator)
+        target.rollback(len(context) + verdict.accepted)
+    token, chosen, used, next_block = verdict.next_token, None, None, Block()
+    if tree is not None and verdict.accepted == m:
+        # all of the block passed: the target's next token (already a draw from probs[-1]) picks the sequence
+        chosen, token = choose_candidate(probs[-1], tree.firsts, run.generator, token)
+        if chosen is not None:
+            next_block = Block.of(tree.sequences[chosen].tail(), "tree")
+    elif tree is not None:  # rejected at `accepted`: was this outcome pre-drafted?
+        used = _find_outcome(tree.outcomes, len(context) + verdict.accepted, token)
+        if used is not None:
+            next_block = Block.of(tree.outcomes[used].chain.tail(), "outcome")
+    record = None if tree is None else DraftRound(
+        run.rounds, len(context) + m, block.tokens, block.source, verdict.accepted, token, chosen, n, tree,
+        [(o.prefix - len(context), o.chain.tokens) for o in tree.outcomes], used)
+    return RoundResult(block.tokens[: verdict.accepted] + [token], verdict.accepted, next_block, record)
+
+
+def _find_outcome(outcomes: list[Outcome], prefix: int, token: int) -> int | None:
+    """Index of the outcome chain whose prefix and correction are what the target committed."""
+    return next((i for i, o in enumerate(outcomes)
+                 if o.prefix == prefix and o.chain.tokens[0] == token and len(o.chain) > 1), None)
+
+
+class DraftSide:
+    """The draft worker as one generation sees it: `ask` for a tree (returns at once), `collect`
+    it (the wait and the worker's drafting go into the trace). Once the worker fails -- dead, or
+    no answer within `timeout_s` -- it is stopped (a fresh one starts for the next call), `failed`
+    is set and every later ask gets nothing."""
+
+    def __init__(self, run: Run, worker: DraftWorker, max_sequences: int, timeout_s: float):
+        self.run, self.worker = run, worker
+        self.max_sequences, self.timeout_s = max_sequences, timeout_s
+        self.failed = False
+        self.drafting_outcomes = False
+
+    # tell the worker when the target's forward is done, so outcome drafting never delays the sync
+    # (tests switch it off to have every requested outcome drafted whatever the timing)
+    stop_outcomes_at_sync = True
+
+    def ask(self, context: list[int], n: int, outcomes: list[tuple[int, int]] = (), outcome_len: int = 0,
+            deadline: float = 0.0, max_sequences: int | None = None) -> int | None:
+        """Request n draft tokens after context (and outcome chains until `deadline`, see
+        DraftRequest); the request id, or None when nothing was asked."""
+        if self.failed or n < 1:
+            return None
+        request = self.worker.request(context, n, max_sequences or self.max_sequences, outcomes,
+                                      outcome_len, deadline)
+        if request is None:
+            self._fail()
+        self.drafting_outcomes = bool(outcomes)
+        return request
+
+    def collect(self, request: int | None, kind: str) -> DraftReply | None:
+        if request is None:
+            return None
+        run = self.run
+        with run.span("target", "wait"):
+            if self.drafting_outcomes and self.stop_outcomes_at_sync:
+                self.worker.sync()
+            tree = self.worker.wait(request, self.timeout_s)
+        if tree is None:
+            self._fail()
+            return None
+        split = tree.outcomes_start or tree.end
+        run.add_span("draft", kind, tree.start, split)
+        if tree.outcomes:
+            run.add_span("draft", "outcomes", split, tree.end)
+        run.draft_tokens += tree.n_tokens
+        return tree
+
+    def _fail(self) -> None:
+        self.failed = True
+        discard_worker(self.run.pair, self.worker)
+
+
+def _catch_up(draft: DraftSide, context: list[int], n: int) -> Block:
+    """Rather than a target forward over an empty block, wait for a chain of n draft tokens and
+    verify that (worth it when t_d << T_t; n = 0: the empty block, the paper's schedule)."""
+    chain = draft.collect(draft.ask(context, n, max_sequences=1), "catch_up")
+    return Block() if chain is None else Block.of(chain.sequences[0], "catch_up")
+
+
+def _duo_stats(run: Run, policy: RoundPolicy, rounds: list[DraftRound], failed: bool) -> dict:
+    wall = time.perf_counter() - run.t0
+    k_per_round = [len(r.tree.sequences) for r in rounds]
+    budgets = [r.budget for r in rounds[1:]]  # round 0 drafts one token by design
+    rejections = run.counts["rejections"]
+    return {
+        "budget_used": policy.budget if policy.budget is not None else "auto",
+        "mean_budget": sum(budgets) / len(budgets) if budgets else 0.0,
+        "k_per_round": k_per_round,
+        "mean_k": sum(k_per_round) / len(k_per_round) if k_per_round else 0.0,
+        # rounds after the first that had nothing drafted to verify (before any catch-up wait)
+        "empty_start_fraction": run.counts["empty_starts"] / max(1, run.rounds - 1),
+        "outcome_hit_rate": run.counts["outcome_hits"] / rejections if rejections else 0.0,
+        "outcomes_drafted": sum(len(r.outcomes) for r in rounds),
+        "alpha_estimate": policy.alpha,
+        "idle_fraction_target": max(0.0, 1 - run.busy_s("target") / wall),
+        "idle_fraction_draft": max(0.0, 1 - run.busy_s("draft") / wall),
+        "worker_failed": failed,
+    }

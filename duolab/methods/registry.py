@@ -1,0 +1,122 @@
+"""The method registry and the checked call every decoder runs under.
+
+A decoder is a function `decode(run, **options)` that commits tokens into a `Run`; it registers
+under a name with its options' defaults, a check that raises ValueError on bad options, and
+optionally `prepare` (one-time set-up outside the timed call, e.g. starting the draft worker) and
+`needs_profile` (the options make it choose per round from a latency profile, which the caller
+then passes in as `profile=` and `alpha_prior=`: duolab.generation.generate does that).
+
+`check_call` checks everything before any work; `run_call` prepares the method, starts the clock
+and runs it. `decode` is both, for callers that pass every input themselves (profiling).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from duolab.arguments import is_whole
+from duolab.models import Pair
+from duolab.run import Generation, Run
+from duolab.runtime import target_placement
+from duolab.sampling import SamplingConfig
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    decode: Callable[..., None]  # decode(run, **options, **inputs) -> None; commits into run
+    defaults: dict  # option name -> default value
+    check: Callable[[dict], None]  # raises ValueError on bad options, before any model work
+    prepare: Callable[[Pair, dict], None] | None  # one-time set-up outside the timed call
+    needs_profile: Callable[[dict], bool]  # these options choose per round from a latency profile
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, defaults: dict | None = None, check: Callable[[dict], None] | None = None,
+                    prepare: Callable[[Pair, dict], None] | None = None,
+                    needs_profile: Callable[[dict], bool] | None = None):
+    def wrap(fn):
+        METHODS[name] = Method(name, fn, dict(defaults or {}), check or (lambda options: None), prepare,
+                               needs_profile or (lambda options: False))
+        return fn
+
+    return wrap
+
+
+def check_budget(options: dict) -> None:
+    budget = options.get("budget")
+    if not is_whole(budget, 1):
+        raise ValueError(f"budget must be an integer >= 1 (draft tokens per round), got {budget!r}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A checked generation request: everything `run_call` needs, valid."""
+
+    method: Method
+    options: dict  # the method's options, defaults filled in
+    prompt_ids: list[int]
+    max_new_tokens: int
+    sampling: SamplingConfig
+    seed: int
+
+
+def check_call(pair: Pair, prompt: str, method: str, max_new_tokens: int, temperature: float,
+               top_k: int, top_p: float, seed: int | None, options: dict) -> Call:
+    """Every argument of a generation checked (a ValueError naming what is wrong), nothing run."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    m = METHODS[method]
+    unknown = set(options) - set(m.defaults)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for method {method!r}; it accepts {sorted(m.defaults) or 'none'}"
+        )
+    opts = {**m.defaults, **options}
+    m.check(opts)
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise ValueError("prompt is empty")
+    if not is_whole(max_new_tokens, 1):
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    sampling = SamplingConfig(temperature, top_k, top_p)
+    sampling.check()
+    if seed is not None and not is_whole(seed):
+        raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    prompt_ids = pair.tokenizer.encode(prompt)
+    if len(prompt_ids) >= pair.context_length:
+        raise ValueError(
+            f"prompt is {len(prompt_ids)} tokens, longer than the model's context of "
+            f"{pair.context_length} tokens (leave room for at least one new token)"
+        )
+    return Call(m, opts, prompt_ids, max_new_tokens, sampling,
+                seed if seed is not None else secrets.randbits(62))
+
+
+def run_call(pair: Pair, call: Call, **inputs) -> Generation:
+    """Prepare the method, then run it on the clock (wall time and TTFT start after the set-up).
+    `inputs` go to the decoder beside its options (duo: profile, alpha_prior)."""
+    if call.method.needs_profile(call.options) and inputs.get("profile") is None:
+        raise ValueError(f"these options of {call.method.name!r} choose per round from a latency profile: "
+                         "call duolab.generate (which finds or measures it), or pass profile= and alpha_prior=")
+    if call.method.prepare is not None:
+        call.method.prepare(pair, call.options)
+    run = Run(pair, call.prompt_ids, call.max_new_tokens, call.sampling, call.seed, time.perf_counter())
+    with target_placement(pair.layout):
+        call.method.decode(run, **call.options, **inputs)
+    return run.finish(call.method.name, call.options)
+
+
+def decode(pair: Pair, prompt: str, *, method: str = "ar", max_new_tokens: int = 128, temperature: float = 0.0,
+           top_k: int = 0, top_p: float = 1.0, seed: int | None = None, inputs: dict | None = None,
+           **options) -> Generation:
+    """`generate` for callers inside the package that pass every input themselves: no profile is
+    looked up here, so a method that `needs_profile` must get it in `inputs`."""
+    call = check_call(pair, prompt, method, max_new_tokens, temperature, top_k, top_p, seed, options)
+    return run_call(pair, call, **(inputs or {}))

@@ -1,0 +1,190 @@
+"""Measure, on the machine at hand, what the budget model and the simulator run on.
+
+`profile_pair(pair)` times, with warm-up, repeats and medians (CUDA-synchronized when the target
+is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64, and AR's
+decode step in the same interleaved passes; its prefill against prompt length; the draft worker's
+time per drafted token (the duo path, fast runner) and the in-process draft's (the SpS path); the
+channel's round trip; the per-round sync. On an accelerator host it first chooses the calling
+process's CPU thread count by timing its CPU-side work at a few counts
+(duolab.timing.caller_threads).
+The result is a `LatencyProfile` (duolab.timing.latency_profile, the data side).
+
+`measure_workload` measures the acceptance side (how often the draft agrees with the target on
+some prompts). duolab.timing.profile_store keeps one profile and one workload per pair for duo's
+per-round choices (`budget="auto"`, `catch_up="auto"`, duolab.methods.round_policy).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from duolab.artefacts import describe_machine, machine_fingerprint
+from duolab.methods import decode
+from duolab.methods.drafting import ChainDrafter
+from duolab.methods.worker import draft_worker
+from duolab.models import Pair
+from duolab.runtime import target_placement
+from duolab.sampling import SamplingConfig
+from duolab.timing.caller_threads import caller_threads_note
+from duolab.timing.latency_profile import LatencyProfile, Workload, interpolate, portable_source
+from duolab.timing.stopwatch import fit_line, median, random_ids, timed_ms
+
+VERIFY_SIZES = list(range(1, 65))
+PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
+
+
+def measure_target_and_ar_step(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
+                               warmup: int = 1, ar_burst: int = 8) -> tuple[list[float], float | None]:
+    """(median T_t(n) for each n in sizes, median AR decode step), in ms.
+
+    T_t(n) is a forward over n new tokens after `context` cached ones. Each pass times every size
+    and then a burst of `ar_burst` back-to-back one-token steps (the first of each burst is
+    dropped: AR's steps follow one another, so the weights are warm). Both quantities come from
+    the same interleaved passes after the same warm-up, so a slow spell of the machine hits them
+    alike and they cannot drift apart the way separately timed loops did (49.5 ms vs 8.1 ms)."""
+    model = pair.runner("target")
+    ids = random_ids(pair, context + max(max(sizes), ar_burst))
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    ar_times: list[float] = []
+    with target_placement(pair.layout):
+        model.forward(ids[:context])
+        for r in range(warmup + repeats):
+            for n in sizes:
+                ms = timed_ms(lambda n=n: model.forward(ids[context:context + n]), pair.target_device)
+                model.rollback(context)
+                if r >= warmup:
+                    times[n].append(ms)
+            for i in range(ar_burst):
+                ms = timed_ms(lambda i=i: model.forward([ids[context + i]]), pair.target_device)
+                if r >= warmup and i > 0:
+                    ar_times.append(ms)
+            model.rollback(context)
+    return [median(times[n]) for n in sizes], median(ar_times) if ar_times else None
+
+
+def measure_target(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
+                   warmup: int = 1) -> list[float]:
+    """Median T_t(n) in ms for each n in sizes (see measure_target_and_ar_step)."""
+    return measure_target_and_ar_step(pair, sizes, context, repeats, warmup, ar_burst=0)[0]
+
+
+def measure_prefill(pair: Pair, sizes=PREFILL_SIZES, repeats: int = 5) -> dict[int, float]:
+    """Median time (ms) of a fresh cache's first forward over a prompt of each length (interleaved)."""
+    ids = random_ids(pair, max(sizes))
+    sizes = [s for s in sizes if s < pair.context_length]
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    with target_placement(pair.layout):
+        for r in range(repeats + 1):
+            for n in sizes:
+                model = pair.runner("target")
+                ms = timed_ms(lambda n=n, m=model: m.forward(ids[:n]), pair.target_device)
+                if r:
+                    times[n].append(ms)
+    return {n: median(times[n]) for n in sizes}
+
+
+def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[float, float, float]:
+    """(ms per draft token, fixed ms per request, channel round trip ms) of the duo worker.
+
+    Each request drafts after a context that differs from the last in its final two tokens, as
+    after a typical round, so the fixed cost includes re-feeding them."""
+    worker = draft_worker(pair)
+    ids = random_ids(pair, context + 8)
+    xs, ys = [], []
+    for n in (1, 4, 8, 16, 24):
+        times = []
+        for r in range(repeats + 1):
+            ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
+            tree = worker.wait(worker.request(ctx, n, 1), 30.0)
+            if tree is None:
+                raise RuntimeError("the draft worker did not answer while profiling")
+            if r:
+                times.append(1000 * (tree.end - tree.start))
+        xs.append(n)
+        ys.append(median(times))
+    slope, intercept = fit_line(xs, ys)
+    return slope, intercept, 1000 * worker.ping(200)
+
+
+def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int = 5) -> float:
+    """ms per token of SpS's drafter (in process, on the target's core, greedy, the pair's draft
+    runner), per round as SpS runs it: re-feed the last two tokens, then draft n."""
+    drafter = ChainDrafter(pair.runner("draft"), SamplingConfig(0.0), None)
+    ids = random_ids(pair, context + 8)
+    times = []
+    with target_placement(pair.layout):
+        for r in range(repeats + 1):
+            ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
+            t = time.perf_counter()
+            drafter.propose(ctx, n)
+            if r:
+                times.append(1000 * (time.perf_counter() - t) / n)
+    return median(times)
+
+
+def measure_round_costs(pair: Pair) -> tuple[float, float]:
+    """(sync, round overhead) in ms, medians over the rounds of a short duo generation: the sync
+    (verify, sample, roll back) and the time between one round's last target event and the next
+    round's first (the decoder's own bookkeeping)."""
+    # fixed options: the default (per-round choices) would need the profile being measured
+    trace = decode(pair, "The", method="duo", max_new_tokens=48, budget=8, catch_up=0).trace
+    sync = trace[trace["kind"] == "sync"]
+    rounds = trace[trace["side"] == "target"].groupby("round")
+    gaps = (rounds["start_s"].min().shift(-1) - rounds["end_s"].max()).dropna()
+    return float(1000 * (sync["end_s"] - sync["start_s"]).median()), float(1000 * max(gaps.median(), 0.0))
+
+
+def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
+    """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick)."""
+    threads_note = caller_threads_note(pair)
+    sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
+    curve, ar_step = measure_target_and_ar_step(pair, sizes, repeats=5 if quick else 9)
+    if quick:  # fill 1..64 by linear interpolation between the measured sizes
+        curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
+    per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
+    sync, round_overhead = measure_round_costs(pair)
+    profile = LatencyProfile(
+        machine=machine_name(),
+        target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
+        target_device=str(pair.target_device),
+        target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
+        draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
+        sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
+        channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
+        notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
+               "target_runner": pair.target_runner, **threads_note,
+               "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
+    )
+    return profile.reconciled()
+
+
+def machine_name() -> str:
+    """This machine in words (the profile's `machine`); `notes["fingerprint"]` is what is matched."""
+    return describe_machine()
+
+
+@torch.inference_mode()
+def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) -> Workload:
+    """Greedy agreement alpha -- the fraction of positions of the target's own greedy
+    continuations where the draft's argmax equals the target's (one teacher-forced forward of
+    each model) -- and the prompts' shapes."""
+    if not prompts:
+        raise ValueError("measure_workload needs at least one prompt")
+    agree = total = 0
+    shapes, agreement = [], []
+    for prompt in prompts:
+        g = decode(pair, prompt, max_new_tokens=max_new_tokens)
+        prompt_ids = pair.tokenizer.encode(prompt)
+        ids = torch.tensor([prompt_ids + g.token_ids])
+        start = len(prompt_ids) - 1
+        t = pair.target(ids.to(pair.target_device)).logits[0, start:-1].argmax(-1).cpu()
+        d = pair.draft(ids.to(pair.draft_device)).logits[0, start:-1].argmax(-1).cpu()
+        agree += int((t == d).sum())
+        total += len(t)
+        shapes.append((len(prompt_ids), len(g.token_ids)))
+        agreement.append((t == d).tolist())
+    return Workload(agree / total, shapes, max_new_tokens, agreement)
+
+
