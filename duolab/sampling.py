@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from duolab.arguments import is_number, is_whole
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -25,11 +27,11 @@ class SamplingConfig:
         return self.temperature == 0.0
 
     def check(self) -> None:
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+        if not is_number(self.temperature) or self.temperature < 0:
             raise ValueError(f"temperature must be a number >= 0, got {self.temperature!r}")
-        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
+        if not is_whole(self.top_k, 0):
             raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {self.top_k!r}")
-        if not isinstance(self.top_p, (int, float)) or not (0.0 < self.top_p <= 1.0):
+        if not is_number(self.top_p) or not (0.0 < self.top_p <= 1.0):
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
 
 

@@ -212,3 +212,38 @@ def test_bad_duo_options(toy_pair):
                              ({"worker_timeout_s": 0}, "worker_timeout_s")]:
         with pytest.raises(ValueError, match=message):
             generate(toy_pair, "def f(x):", method="duo", **options)
+
+
+def test_the_draft_workers_messages_carry_typed_chains():
+    """A reply crosses the pipe pickled field by field (Compact): it must come back equal, typed."""
+    import pickle
+
+    from duolab.methods.drafting import Chain, Outcome
+    from duolab.methods.worker import DraftReply
+
+    main = Chain([1, 2], [0.5, 0.9], [[(3, 0.2)], [(4, 0.05)]])
+    reply = DraftReply([main], [(1, 0.5)], 0.45, [Outcome(7, Chain([5, 6], [0.0, 0.8], [[], [(9, 0.1)]]))],
+                       id=3, start=1.0, end=2.0)
+    back = pickle.loads(pickle.dumps(reply))
+    assert back == reply and type(back.sequences[0]) is Chain and type(back.outcomes[0].chain) is Chain
+    assert back.n_tokens == 2 + 1  # the outcome's correction was not drafted
+    assert back.sequences[0].tail() == Chain([2], [0.9], [[(4, 0.05)]]) and back.firsts == [1]
+
+
+def test_duo_gets_its_profile_from_the_caller(toy_pair, monkeypatch):
+    """The decoder never measures: without a profile its "auto" options are a ValueError, before any
+    work; `generate` passes it the pair's stored profile and prior alpha."""
+    from duolab.methods import decode
+    from duolab.methods.round_policy import RoundPolicy
+    from duolab.timing.profile_store import cached_profile, workload_estimate
+
+    with pytest.raises(ValueError, match="latency profile.*profile= and alpha_prior="):
+        decode(toy_pair, "The cat", method="duo", max_new_tokens=4)
+    fixed = decode(toy_pair, "The cat", method="duo", max_new_tokens=8, budget=3, catch_up=0)
+    assert fixed.stats["budget_used"] == 3
+    seen = []
+    original = RoundPolicy.from_options.__func__
+    monkeypatch.setattr(RoundPolicy, "from_options",
+                        classmethod(lambda cls, *args: seen.append(args[:2]) or original(cls, *args)))
+    generate(toy_pair, "The cat", method="duo", max_new_tokens=8)  # (may profile first: fixed options)
+    assert seen[-1] == (cached_profile(toy_pair, quick=True), workload_estimate(toy_pair).alpha)

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from duolab.latency_profile import LatencyProfile, find_profile
 from duolab.methods.round_policy import round_budget
 from duolab.paths import REPO_DIR
 from duolab.timing.budget import choose_budget, equal_time_budget, predict
-from duolab.timing.latency_profile import LatencyProfile, find_profile
 
 PROFILES = REPO_DIR / "data" / "profiles"
 H100 = REPO_DIR / "data" / "earlier_pairs" / "stage2-target-h100" / "h100-host.json"

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECK = [sys.executable, "-m", "tests.import_graph"]
 
 # data and arithmetic only: no models, no generation, no measuring
-PURE = ("duolab.timing.budget", "duolab.timing.simulate", "duolab.timing.latency_profile", "duolab.timing.regime",
+PURE = ("duolab.timing.budget", "duolab.timing.simulate", "duolab.latency_profile", "duolab.timing.regime",
         "duolab.prompts", "duolab.paths", "duolab.trace")
 HEAVY = {"duolab.models", "duolab.generation", "duolab.timing.profiling", "duolab.methods.worker", "duolab.methods.duo"}
 
@@ -39,8 +39,16 @@ def test_duolab_never_imports_the_recipe():
     graph, forbidden = import_graph.build_graph(ROOT / "duolab")
     assert forbidden == {}
     assert not any(m.startswith("recipe") for edges in graph.values() for m in edges)
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    assert packages == ["duolab"]
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include == ["duolab*"]
+
+
+def test_every_part_of_duolab_is_installed():
+    """setuptools installs what its package search finds: every folder of duolab with Python files."""
+    from setuptools import find_packages
+
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "duolab").rglob("*.py")}
+    assert set(find_packages(ROOT, include=["duolab*"])) == folders
 
 
 def test_budget_and_simulation_are_pure():

@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from duolab.latency_profile import Workload
 from duolab.methods.round_policy import (
     RoundPolicy,
     catch_up_length,
@@ -14,7 +15,6 @@ from duolab.methods.round_policy import (
     sps_ideal_speedup,
 )
 from duolab.timing.budget import BUDGETS, predicted_tokens_per_s, schedule_bounds
-from duolab.timing.latency_profile import Workload
 from duolab.timing.simulate import simulate
 from tests.test_budget import synthetic
 

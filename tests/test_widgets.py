@@ -32,11 +32,11 @@ from duolab.lab.widgets import (
     TreeExplorer,
     picks_later_sequence,
 )
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.drafting import Chain, DraftTree
 from duolab.methods.duo import DraftRound
 from duolab.paths import REPO_DIR
 from duolab.timing import regime
-from duolab.timing.latency_profile import LatencyProfile
 
 matplotlib.use("Agg")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from duolab.arguments import is_number
+from duolab.arguments import is_number, is_whole
 from duolab.models import Pair
 
 
@@ -55,7 +55,7 @@ class Divergence:
 
 def _token_ids(output, name: str) -> list[int]:
     ids = getattr(output, "token_ids", output)  # a Generation or a list of token ids
-    if not isinstance(ids, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+    if not isinstance(ids, (list, tuple)) or not all(is_whole(t) for t in ids):
         raise ValueError(f"{name} must be a Generation or a list of token ids, got {type(output).__name__}")
     return list(ids)
 

@@ -51,7 +51,7 @@ def _equal(answer, truth, what: str = "") -> tuple[bool, str]:
 
 
 def _profile(name: str):
-    from duolab.timing.latency_profile import LatencyProfile
+    from duolab.latency_profile import LatencyProfile
 
     return LatencyProfile.load(DATA_DIR / "profiles" / name)
 

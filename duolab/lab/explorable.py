@@ -28,7 +28,7 @@ from IPython.display import display
 
 from duolab.arguments import is_number, is_whole
 from duolab.lab.plots import label_cost_ratios, plot_regime_map, regime_norm
-from duolab.timing.latency_profile import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 from duolab.timing.regime import SCHEDULES, duo_over_sps, regime_point, synthetic_profile
 
 COST_RATIO_RANGE = (0.01, 1.0)  # t_d / T_t(1): the regime notebook's map's range

@@ -6,13 +6,19 @@ will pass -- already drafts the next block (k sequences) after x + d. At the syn
     matches, its sequence's remaining tokens are the next d;
   * d rejected at i with correction t: in the paper's schedule the new block is thrown away.
     Here the draft also spends the rest of the target's forward on *outcome chains*: for the
-    likeliest outcomes "rejected at i, corrected to one of the draft's next-best tokens there" it drafts a short
-    continuation (ranked by the draft's own probabilities; drafting stops when the target says
-    its forward is done, or at the forward's predicted end, so the sync waits one step at most). If x + d[:i] + t is one of them, its chain is the next d.
+    likeliest outcomes "rejected at i, corrected to one of the draft's next-best tokens there" it
+    drafts a short continuation (ranked by the draft's own probabilities; drafting stops when the
+    target says its forward is done, or at the forward's predicted end, so the sync waits one
+    step at most). If x + d[:i] + t is one of them, its chain is the next d.
   * otherwise the next round has nothing to verify. It either verifies the empty block (a target
     forward for one token: the paper's schedule) or first waits for a catch-up chain of c draft
     tokens, whichever the profile and the running alpha say commits more per ms
-    (duolab.methods.round_policy). `budget="auto"` likewise chooses each round's draft budget.
+    (duolab.methods.round_policy). `budget="auto"` likewise chooses each round's draft budget,
+    from a latency profile and a prior alpha that the caller passes in (`generate` gets them
+    from duolab.timing.profile_store); the decoder itself never measures.
+In code: `duo` is the loop and keeps the books (through `Run`'s methods); `duo_round` is one
+round and returns a `RoundResult` (the tokens to commit, the next `Block`, a `DraftRound` record);
+`DraftSide` is the worker as one generation sees it.
 The first round overlaps the two prefills (the draft drafts a single token), so TTFT stays close
 to AR's. Verification is lossless at every temperature: drafts are greedy (point masses), so a
 token passes with probability p(token) and the committed token is always distributed as p; which
@@ -25,9 +31,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from duolab.arguments import is_number, is_whole
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.autoregressive import continue_autoregressively
 from duolab.methods.drafting import Chain, DraftTree, Outcome
 from duolab.methods.registry import check_budget, register_method
@@ -36,9 +42,6 @@ from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft
 from duolab.models import Pair
 from duolab.run import Run
 from duolab.sampling import choose_candidate, logits_to_probs, verify_block
-
-if TYPE_CHECKING:
-    from duolab.timing.latency_profile import LatencyProfile
 
 
 def _check_duo(options: dict) -> None:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # profiles are data the caller passes in; nothing here measures
-    from duolab.timing.latency_profile import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 
 # the paper's schedule in duo's options: verify whatever was drafted, budget 8, no catch-up chains,
 # no outcome chains

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from duolab.latency_profile import LatencyProfile, Workload
 from duolab.methods.round_policy import PAPER_SCHEDULE
-from duolab.timing.latency_profile import LatencyProfile, Workload
 from duolab.timing.simulate import expected_throughput
 
 BUDGETS = range(1, 33)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from duolab.artefacts import machine_fingerprint
+from duolab.latency_profile import LatencyProfile, Workload, find_profile
 from duolab.models import Pair
 from duolab.paths import DATA_DIR
 from duolab.prompts import TASKS, load_prompts
 from duolab.timing.caller_threads import caller_threads_note
-from duolab.timing.latency_profile import LatencyProfile, Workload, find_profile
 from duolab.timing.profiling import measure_workload, profile_pair
 
 

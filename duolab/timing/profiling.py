@@ -7,7 +7,7 @@ time per drafted token (the duo path, fast runner) and the in-process draft's (t
 channel's round trip; the per-round sync. On an accelerator host it first chooses the calling
 process's CPU thread count by timing its CPU-side work at a few counts
 (duolab.timing.caller_threads).
-The result is a `LatencyProfile` (duolab.timing.latency_profile, the data side).
+The result is a `LatencyProfile` (duolab.latency_profile, the data side).
 
 `measure_workload` measures the acceptance side (how often the draft agrees with the target on
 some prompts). duolab.timing.profile_store keeps one profile and one workload per pair for duo's
@@ -21,6 +21,7 @@ import time
 import torch
 
 from duolab.artefacts import describe_machine, machine_fingerprint
+from duolab.latency_profile import LatencyProfile, Workload, interpolate, portable_source
 from duolab.methods import decode
 from duolab.methods.drafting import ChainDrafter
 from duolab.methods.worker import draft_worker
@@ -28,7 +29,6 @@ from duolab.models import Pair
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
 from duolab.timing.caller_threads import caller_threads_note
-from duolab.timing.latency_profile import LatencyProfile, Workload, interpolate, portable_source
 from duolab.timing.stopwatch import fit_line, median, random_ids, timed_ms
 
 VERIFY_SIZES = list(range(1, 65))

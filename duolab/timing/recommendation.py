@@ -1,7 +1,7 @@
 """Which method, at which budget, on this machine? `recommend(pair)` answers from measurements.
 
 It needs two things, both measured, neither a run of the methods themselves:
-  * the pair's latency profile on this machine (saved, else measured: `profiling.cached_profile`);
+  * the pair's latency profile on this machine (saved, else measured: `profile_store.cached_profile`);
   * the pair's greedy agreement per task (`profiling.measure_workload`), replayed position by
     position by the simulator, so each task's real run of accepts and rejections is kept.
 SpS is predicted at every budget of `budgets` and duo at its defaults (budget chosen per round);
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.arguments import is_number, is_whole
+from duolab.latency_profile import LatencyProfile, Workload
 from duolab.models import Pair
 from duolab.paths import DATA_DIR
 from duolab.prompts import TASKS, load_prompts
 from duolab.timing.budget import predicted_tokens_per_s
-from duolab.timing.latency_profile import LatencyProfile, Workload
 from duolab.timing.profile_store import cached_profile
 from duolab.timing.profiling import measure_workload
 from duolab.timing.regime import BUDGETS

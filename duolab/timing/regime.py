@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import PAPER_SCHEDULE
 from duolab.paths import DATA_DIR
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.simulate import expected_throughput
 
 # One grid for both: SpS at its best of these, and duo's paper schedule at its best of these.

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from duolab.arguments import is_whole
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import RoundPolicy
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.trace import TRACE_COLUMNS
 
 # how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that

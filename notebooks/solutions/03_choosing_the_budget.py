@@ -3,7 +3,7 @@
 # runs them. An exercise cell may use `pair` (the shipped pair) and what the notebook defined.
 
 # %% 03-1
-from duolab.timing.latency_profile import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
 from duolab.methods.round_policy import expected_accepted
 

@@ -3,7 +3,7 @@
 # runs them. An exercise cell may use `pair` (the shipped pair) and what the notebook defined.
 
 # %% 06-1
-from duolab.timing.latency_profile import LatencyProfile
+from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
 from duolab.timing.regime import BAND, regime_point
 
