@@ -73,7 +73,7 @@ benchmarks: $(VENV)/.installed
 
 # Rebuild the default model pair and prompt sets from scratch (hours on 2 CPU cores).
 models: $(VENV)/.installed
-	$(PY) scripts/build_models.py
+	$(PY) -m recipe.build_models
 
 clean-venv:
 	rm -rf $(VENV)

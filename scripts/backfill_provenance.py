@@ -27,9 +27,9 @@ RUNS = {  # file -> (producer, machine)
     "data/results/outcome_coverage.csv": ("scripts/outcome_coverage.py", CPU),
     "data/results/pair_quality.csv": ("scripts/report_pair.py", CPU),
     "data/results/soak_duo.csv": ("scripts/soak_duo.py", CPU),
-    "data/results/training_curves.csv": ("scripts/plot_training_curves.py", CPU),
-    "figures/training_loss.png": ("scripts/plot_training_curves.py", CPU),
-    "figures/training_loss.svg": ("scripts/plot_training_curves.py", CPU),
+    "data/results/training_curves.csv": ("recipe/plot_training_curves.py", CPU),
+    "figures/training_loss.png": ("recipe/plot_training_curves.py", CPU),
+    "figures/training_loss.svg": ("recipe/plot_training_curves.py", CPU),
     "data/profiles/h100-fp32.json": (BENCH, H100),
     "data/results/gpu/methods_log.txt": (BENCH, H100),
     **{f"data/results/{run}methods_{part}.csv": (BENCH, H100 if run == "gpu/" else CPU)

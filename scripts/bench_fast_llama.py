@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from duolab.runners.fast_llama import FastLlama  # noqa: E402
-from duolab.runners.kvcache import cache_kwargs  # noqa: E402
+from duolab.runners.fast_llama import FastLlama
+from duolab.runners.kvcache import CachedModel
 
 
 def load(path: Path):
@@ -45,23 +44,13 @@ def per_token(start: tuple[float, float], n: int) -> tuple[float, float]:
     return (now[0] - start[0]) / n, (now[1] - start[1]) / n
 
 
-@torch.inference_mode()
-def time_hf(model, prompt: list[int], steps: list[int]) -> tuple[float, float]:
-    cache = DynamicCache()
-    kw = cache_kwargs(model, cache)  # the cache is updated in place
-    model(input_ids=torch.tensor([prompt]), use_cache=True, **kw)
+def time_runner(runner, prompt: list[int], steps: list[int]) -> tuple[float, float]:
+    """Per decode token (wall s, CPU s) of a runner (CachedModel or FastLlama) after the prefill."""
+    runner.reset()
+    runner.forward(prompt)
     start = clocks()
     for tok in steps:
-        model(input_ids=torch.tensor([[tok]]), use_cache=True, **kw)
-    return per_token(start, len(steps))
-
-
-def time_fast(fast: FastLlama, prompt: list[int], steps: list[int]) -> tuple[float, float]:
-    fast.reset()
-    fast.forward(prompt)
-    start = clocks()
-    for tok in steps:
-        fast.forward([tok])
+        runner.forward([tok])
     return per_token(start, len(steps))
 
 
@@ -89,10 +78,11 @@ def main() -> None:
     for _ in range(args.tokens - 1):
         steps.append(int(fast.forward(steps[-1:])[-1].argmax()))
 
-    runs = {"transformers": [], "FastLlama": []}
+    runners = {"transformers": CachedModel(model), "FastLlama": fast}
+    runs = {name: [] for name in runners}
     for _ in range(args.repeats):  # interleaved, so background load hits both alike
-        runs["transformers"].append(time_hf(model, prompt, steps))
-        runs["FastLlama"].append(time_fast(fast, prompt, steps))
+        for name, runner in runners.items():
+            runs[name].append(time_runner(runner, prompt, steps))
     med = {name: [statistics.median(t[k] for t in ts) * 1e3 for k in (0, 1)] for name, ts in runs.items()}
 
     print(f"decode after a {args.prefill}-token prefill: {args.tokens} tokens x {args.repeats} repeats, "

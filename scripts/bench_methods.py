@@ -24,42 +24,29 @@ import torch
 from duolab.artefacts import save_table
 from duolab.lab.bench import (
     GPU_DRAFT_SPS,
-    PAPER_DUO,
+    duo_report,
     fair_methods,
     fair_table,
     parse_method_specs,
     relative_to,
     run_benchmark,
+    simulator_within,
     summarize,
 )
-from duolab.methods.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
+from duolab.latency_profile import LatencyProfile
 from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import predicted_tokens_per_s, schedule_bounds
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.profile_store import cached_profile
 from duolab.timing.profiling import measure_workload, profile_pair
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-DUO_LABELS = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
-              "duo:max_sequences=1": {"budget": "auto", "catch_up": "auto", "outcomes": True},
-              PAPER_DUO: PAPER_SCHEDULE}
 
 
-def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
+def report_duo(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
                profile_out=None, run_profiles=()) -> pd.DataFrame:
-    """Per task: duo's round statistics (paper schedule vs default); the simulator's prediction
-    for each duo schedule against what was measured; and how close duo gets to the best this
-    machine allows. The simulator runs on the run profile: each quantity's median over the quick
-    profiles measured after each task (`run_profiles`) and a full one measured now, so that it
-    sees the machine as the measurements did (its speed drifts within minutes), with each task's greedy agreement
-    (replayed exactly) and duo's measured outcome hit rate. The bounds, from T_t(n), alpha and t_d:
-    `bound`: the simulator on that profile without overheads (perfect overlap; free channel,
-    sync and bookkeeping), duo's default schedule, and SpS at its best budget the same way
-    (budget.schedule_bounds); `never-empty`: every round has a block
-    (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
-    so never-empty / sps ideal is the most duo could gain over SpS here."""
+    """duolab.lab.bench.duo_report on the run profile: each quantity's median over the quick
+    profiles measured after each task (`run_profiles`) and a full one measured now."""
     profiles = [*run_profiles, profile_pair(pair)]
     profile = LatencyProfile.median(profiles)
     print(f"\nrun profile: median of {len(profiles)}; T_t(1) "
@@ -68,43 +55,18 @@ def duo_report(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
           f" ms over the run; median {profile.target_ms(1):.2f} and {profile.draft_ms_per_token:.3f}")
     if profile_out:
         profile.save(profile_out)
-    labels = {k: v for k, v in DUO_LABELS.items() if k in set(summary.label)}
-    rows = []
-    for task in tasks:
-        work = measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens)
-        ar = predicted_tokens_per_s(profile, work, "ar", 1)
-        never_empty, best_n = ideal_speedup(profile, work.alpha)
-        sps_ideal, sps_n = sps_ideal_speedup(profile, work.alpha)
-        row = {"task": task, "alpha": work.alpha, "never-empty speedup": never_empty, "never-empty n": best_n,
-               "sps ideal speedup": sps_ideal, "sps ideal n": sps_n, "duo ceiling over sps": never_empty / sps_ideal}
-        for label, options in labels.items():
-            m = summary[(summary.task == task) & (summary.label == label)].iloc[0]
-            hit = {"outcome_hit": m.outcome_hit_rate}
-            predicted = predicted_tokens_per_s(profile, work, "duo", **hit, **options)
-            row.update({f"{label} speedup": m.speedup, f"{label} empty": m.empty_start_fraction,
-                        f"{label} hit_rate": m.outcome_hit_rate, f"{label} draft_idle": m.idle_fraction_draft,
-                        f"{label} predicted/measured tokens/s": predicted / m.tokens_per_s,
-                        f"{label} predicted/measured speedup": predicted / ar / m.speedup})
-            if label == "duo":  # SpS and duo on the same replayed agreement, without overheads
-                bounds = schedule_bounds(profile, work, m.outcome_hit_rate)
-                row.update({"duo bound speedup": bounds["duo (free)"], "sps bound speedup": bounds["sps (free)"],
-                            "duo bound / sps bound": bounds["duo / sps (free)"]})
-        row["duo / bound"] = row["duo speedup"] / row["duo bound speedup"]
-        row["duo / never-empty"] = row["duo speedup"] / never_empty
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    workloads = {task: measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens) for task in tasks}
+    table = duo_report(profile, summary, workloads)
     save_table(table, path)
     print("\nduo per task: empty-start fraction (paper schedule -> default), outcome hit rate, draft idle,"
           " bounds, simulator predicted / measured")
     print(table.round(3).T.to_string(header=False))
-    for what in ("tokens/s", "speedup"):
-        ratios = table[[c for c in table if c.endswith(f"predicted/measured {what}")]].to_numpy().ravel()
-        within = float(((ratios > 0.85) & (ratios < 1.15)).mean())
-        print(f"simulator within 15% of measured {what} on {within:.0%} of {len(ratios)} points")
+    for what, (within, n) in simulator_within(table).items():
+        print(f"simulator within 15% of measured {what} on {within:.0%} of {n} points")
     return table
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=None, help="default: the fair-baseline set")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
@@ -121,9 +83,12 @@ def main() -> None:
                     help="the pair's one draft runner, for every method that drafts")
     ap.add_argument("--gpu-draft-sps", type=int, nargs="*", default=[], metavar="BUDGET",
                     help="also SpS with the draft on the target's GPU (the paper's baseline) at these budgets")
-    ap.add_argument("--profile-out", default=None, help="also save the run profile (see duo_report) here")
-    args = ap.parse_args()
+    ap.add_argument("--profile-out", default=None, help="also save the run profile (see report_duo) here")
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     fair = args.methods is None
     t0 = time.time()
     load = {"target_device": args.target_device, "dtype": DTYPES[args.dtype] if args.dtype else None}
@@ -164,7 +129,7 @@ def main() -> None:
         save_table(summary, out / f"{args.name}_summary.csv")
         print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
         if "duo" in set(summary.label):  # needs the pair: its profile and each task's greedy agreement
-            duo_report(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
+            report_duo(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
                        args.profile_out, run_profiles)
     print(f"{len(raw)} generations, {time.time() - t0:.0f} s in all; wrote {out}/{args.name}_*.csv")
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import pandas as pd
 
 from duolab.artefacts import save_table
+from duolab.latency_profile import LatencyProfile
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.recommendation import duo_prediction_error, recommend
 
 RUNS = {  # run folder under data/results: (profile of its machine and drafter, prompts per task)

@@ -22,37 +22,13 @@ import time
 from pathlib import Path
 
 import nbformat
-import psutil
 from jupyter_client import KernelManager
 
+from duolab.methods.worker import worker_processes
+
 REPO = Path(__file__).resolve().parent.parent
-WORKER_MARK = "duolab.methods.worker_process import main"
 # one slider move of notebook 03's DecodingSweep: the observer reruns sps and duo synchronously
 DEFAULT_INTERACT = "sweep.budget.value = 7 if sweep.budget.value != 7 else 6"
-
-
-def workers_of(pid: int) -> list[int]:
-    """Live draft-worker processes among pid's descendants."""
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    alive = []
-    for child in children:
-        try:
-            if WORKER_MARK in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
-                alive.append(child.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def all_workers() -> set[int]:
-    found = set()
-    for proc in psutil.process_iter(["cmdline"]):
-        if WORKER_MARK in " ".join(proc.info["cmdline"] or []):
-            found.add(proc.pid)
-    return found
 
 
 def run_cell(kc, source: str, timeout: float) -> tuple[float, str | None]:
@@ -71,6 +47,27 @@ def run_cell(kc, source: str, timeout: float) -> tuple[float, str | None]:
     return seconds, "; ".join(errors) or None
 
 
+def run_all(kc, cells: list[str], run: int, kernel_pid: int, args) -> bool:
+    """One "Run All" (then the widget interaction, if any); prints its line; False on an error."""
+    start = time.perf_counter()
+    for i, source in enumerate(cells):
+        _, error = run_cell(kc, source, args.timeout)
+        if error:
+            print(f"run {run}: cell {i} failed: {error}", flush=True)
+            return False
+    line = (f"run {run}: {time.perf_counter() - start:5.1f} s, "
+            f"live workers after Run All: {len(worker_processes(kernel_pid))}")
+    if args.interact:
+        seconds, error = run_cell(kc, args.interact, args.timeout)
+        if error:
+            print(f"run {run}: interaction failed: {error}", flush=True)
+            return False
+        line += f"; first widget interaction {seconds:.2f} s, live workers after it: " \
+                f"{len(worker_processes(kernel_pid))}"
+    print(line, flush=True)
+    return True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebook", nargs="?", default=str(REPO / "notebooks" / "03_choosing_the_budget.ipynb"))
@@ -83,10 +80,10 @@ def main() -> int:
 
     nb = nbformat.read(args.notebook, as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code" and c.source.strip()]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)  # the kernel is the venv's python, where duolab is installed
     if not args.full:
         env["DUOLAB_QUICK"] = "1"
-    before = all_workers()
+    before = set(worker_processes())
     stderr_log = tempfile.NamedTemporaryFile("w+", prefix="kernel_stderr_", suffix=".log", delete=False)
     km = KernelManager(kernel_name="python3")
     km.start_kernel(env=env, cwd=str(Path(args.notebook).resolve().parent), stderr=stderr_log)
@@ -94,44 +91,24 @@ def main() -> int:
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=120)
-    failed = False
+    failed = True  # until the runs pass
     print(f"{Path(args.notebook).name}: {len(cells)} code cells, {args.runs} runs in kernel pid {kernel_pid}"
           f"{'' if args.full else ' (DUOLAB_QUICK=1)'}", flush=True)
     try:
-        for run in range(1, args.runs + 1):
-            start = time.perf_counter()
-            for i, source in enumerate(cells):
-                _, error = run_cell(kc, source, args.timeout)
-                if error:
-                    print(f"run {run}: cell {i} failed: {error}", flush=True)
-                    failed = True
-                    break
-            if failed:
-                break
-            line = (f"run {run}: {time.perf_counter() - start:5.1f} s, "
-                    f"live workers after Run All: {len(workers_of(kernel_pid))}")
-            if args.interact:
-                seconds, error = run_cell(kc, args.interact, args.timeout)
-                if error:
-                    print(f"run {run}: interaction failed: {error}", flush=True)
-                    failed = True
-                    break
-                line += f"; first widget interaction {seconds:.2f} s, live workers after it: " \
-                        f"{len(workers_of(kernel_pid))}"
-            print(line, flush=True)
+        failed = not all(run_all(kc, cells, run, kernel_pid, args) for run in range(1, args.runs + 1))
         if not failed:
-            live = len(workers_of(kernel_pid))
+            live = len(worker_processes(kernel_pid))
             km.interrupt_kernel()  # SIGINT to the kernel's process group, like the stop button
             time.sleep(3)
-            print(f"after an interrupt: live workers {len(workers_of(kernel_pid))} (before it: {live})",
+            print(f"after an interrupt: live workers {len(worker_processes(kernel_pid))} (before it: {live})",
                   flush=True)
     finally:
         kc.stop_channels()
         km.shutdown_kernel()  # jupyter interrupts first, then asks the kernel to exit
         deadline = time.time() + 10
-        while all_workers() - before and time.time() < deadline:
+        while set(worker_processes()) - before and time.time() < deadline:
             time.sleep(0.2)
-        left = all_workers() - before
+        left = set(worker_processes()) - before
         stderr_log.flush()
         text = Path(stderr_log.name).read_text()
         tracebacks = text.count("Traceback")

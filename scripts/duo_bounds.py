@@ -18,11 +18,11 @@ import argparse
 import pandas as pd
 
 from duolab.artefacts import save_table
+from duolab.latency_profile import LatencyProfile
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
 from duolab.prompts import TASKS, load_prompts
 from duolab.timing.budget import predicted_tokens_per_s, schedule_bounds
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.profiling import measure_workload
 from duolab.timing.simulate import OUTCOME_HIT
 

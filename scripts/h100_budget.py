@@ -11,196 +11,28 @@ and data/earlier_pairs/stage2-target-h100/h100_workload.csv (per prompt of the H
 greedy -- whether the draft's greedy token equals the target's at each new position, measured on
 the CPU in fp32 with the pair the H100 run used, so the simulator replays acceptance exactly).
 Writes h100_budget.csv and h100_sim_vs_measured.csv beside them: all of it is the previous default
-pair's (the folder's README says so).
+pair's (the folder's README says so). The analysis is duolab.timing.h100_budget.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
+from duolab.artefacts import save_table
+from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR, REPO_DIR
-from duolab.prompts import TASKS
-from duolab.timing.budget import choose_budget, equal_time_budget, predict
-from duolab.timing.latency_profile import LatencyProfile, Workload
-from duolab.timing.simulate import simulate
+from duolab.timing import h100_budget as h100
 
 SHARED = REPO_DIR.parent / "shared" / "measurements" / "h100-default-pair.json"
-HERE = EARLIER_PAIRS_DIR / "stage2-target-h100"  # the previous pair's H100 record
-PROFILE = HERE / "h100-host.json"
-WORKLOAD = HERE / "h100_workload.csv"
-RUN_PROMPTS, RUN_NEW_TOKENS = 2, 96  # the H100 run's workload
-AUTO_NEW_TOKENS = 128  # auto_budget's workload: the first prompt of each task, 128 new tokens
-ALPHAS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
-BUDGETS = range(1, 33)
-# the calling process's torch threads in each run, and AR's tokens/s there (the file's caveats)
-RUN_THREADS = {"run_A": 16, "run_B": 2, "run_C": 1}
-RUN_AR_TOKENS_PER_S = {"run_A": 109.0, "run_B": 114.0, "run_C": 82.823}
-
-# measured label -> (method, budget, catch_up, how the draft runs); budget "auto" = auto's pick.
-# Drafts: "profile" = as profiled; "gpu" = SpS drafting on the GPU (not profiled: ms per token
-# inferred from the TTFTs); "fast" = SpS drafting in process with the worker's fast runner.
-MODELLED = {
-    "ar": ("ar", 0, 0, "profile"),
-    "sps3_cpu_draft": ("sps", 3, 0, "profile"),
-    "sps4_gpu_draft": ("sps", 4, 0, "gpu"), "sps6_gpu_draft": ("sps", 6, 0, "gpu"),
-    "duo4": ("duo", 4, 0, "profile"), "duo8": ("duo", 8, 0, "profile"),
-    "duo8_catchup3": ("duo", 8, 3, "profile"), "duo12_catchup3": ("duo", 12, 3, "profile"),
-    "duo_auto": ("duo", "auto", 0, "profile"),
-    **{f"fsps{b}": ("sps", b, 0, "fast") for b in (3, 4, 6, 8, 12)},
-}
-NOT_MODELLED = {"hf4_gpu_draft": "transformers' assisted generation: its own loop, not simulated",
-                "transformers_generate": "target.generate(): transformers' loop, not simulated"}
-
-
-def import_shared(path: Path) -> LatencyProfile:
-    """The shared measurement as a LatencyProfile, reconciled (warns about what it corrects); its
-    notes keep the source, the raw values it replaced, and the measured runs."""
-    src = json.loads(path.read_text())
-    lp = src["latency_profile_ms"]
-    runs = {}
-    for name, run in src["runs"].items():
-        key = name.split(" ")[0]
-        runs[key] = {"caller_threads": RUN_THREADS[key], "ar_tokens_per_s": RUN_AR_TOKENS_PER_S[key],
-                     "description": name, **run}
-    raw = LatencyProfile(
-        machine=f"{src['env']['gpu']} host, {src['env']['cores']} vCPUs",
-        target="data/models/target", draft="data/models/draft", target_device="cuda",
-        target_forward_ms=lp["target_forward_ms"],
-        prefill_ms={int(k): v for k, v in lp["prefill_ms"].items()},
-        draft_ms_per_token=lp["draft_ms_per_token"], draft_overhead_ms=lp["draft_overhead_ms"],
-        sps_draft_ms_per_token=lp["sps_draft_ms_per_token"], channel_ms=lp["channel_ms"],
-        sync_ms=lp["sync_ms"], ar_step_ms=lp["ar_step_ms"],
-        notes={"source": "../shared/measurements/h100-default-pair.json",
-               "measured": f"measured on an H100 host: {src['what']}",
-               "torch": src["env"]["torch"], "raw": {"ar_step_ms": lp["ar_step_ms"]},
-               "draft_runner": "fast", "target_runner": "transformers",
-               "sps_draft": "in process with the transformers runner (sps did not share the "
-                            "worker's fast runner yet), torch's default threads (16)",
-               "caller_threads": None, "caller_threads_from": "torch's default (16), not chosen",
-               "caveats": src["caveats"], "runs": runs})
-    return raw.reconciled()
-
-
-def load_workload(path: Path) -> dict[str, list[dict]]:
-    """task -> per prompt {prompt_tokens, new_tokens, agreement}."""
-    table = pd.read_csv(path, dtype={"agreement": str})
-    return {task: [{"prompt_tokens": int(r.prompt_tokens), "new_tokens": int(r.new_tokens),
-                    "agreement": [c == "1" for c in r.agreement]} for r in g.itertuples()]
-            for task, g in table.groupby("task", sort=False)}
-
-
-def measure_workload_csv(target: str, draft: str, path: Path) -> None:
-    """Greedy agreement of the H100 run's prompts, measured here on the CPU (fp32)."""
-    from duolab.models import load_pair
-    from duolab.prompts import load_prompts
-    from duolab.timing.profiling import measure_workload
-
-    rows = []
-    with load_pair(target, draft, target_device="cpu") as pair:
-        for task in TASKS:
-            w = measure_workload(pair, load_prompts(task, RUN_PROMPTS), RUN_NEW_TOKENS)
-            for i, ((p, n), agree) in enumerate(zip(w.shapes, w.agreement, strict=True)):
-                rows.append({"task": task, "prompt_index": i, "prompt_tokens": p, "new_tokens": n,
-                             "agreement": "".join("1" if a else "0" for a in agree)})
-    save_table(pd.DataFrame(rows), path)
-
-
-def as_workload(prompts: list[dict], max_new_tokens: int) -> Workload:
-    agree = [a for p in prompts for a in p["agreement"]]
-    return Workload(sum(agree) / len(agree), [(p["prompt_tokens"], p["new_tokens"]) for p in prompts],
-                    max_new_tokens, [p["agreement"] for p in prompts])
-
-
-def auto_workload(workload: dict[str, list[dict]]) -> Workload:
-    """What auto_budget measures: the first prompt of each task under a 128-token cap (the run's
-    generations all end at EOS before 96 tokens, so their agreement is the same)."""
-    return as_workload([prompts[0] for prompts in workload.values()], AUTO_NEW_TOKENS)
-
-
-def draft_variant(profile: LatencyProfile, draft: str) -> LatencyProfile:
-    if draft == "fast":  # the worker's runner in process: per token plus one re-feed per 8 tokens
-        return replace(profile, sps_draft_ms_per_token=profile.draft_ms(8) / 8)
-    if draft == "gpu":  # SpS's first token waits for `budget` draft forwards: ms = dTTFT / budget
-        runs = profile.notes["runs"]
-        est = [(r["ttft_ms"][f"sps{b}_gpu_draft"] - r["ttft_ms"]["ar"]) / b
-               for r in runs.values() if "ttft_ms" in r and "sps4_gpu_draft" in r["ttft_ms"] for b in (4, 6)]
-        return replace(profile, sps_draft_ms_per_token=statistics.mean(est))
-    return profile
-
-
-def simulate_task(profile, method, budget, catch_up, prompts) -> tuple[float, float]:
-    """(total wall s, median TTFT s) of a task's prompts, acceptance replayed."""
-    walls, ttfts = [], []
-    for p in prompts:
-        s = simulate(profile, method, 0.0, max(budget, 1), new_tokens=p["new_tokens"],
-                     prompt_tokens=p["prompt_tokens"], max_new_tokens=RUN_NEW_TOKENS,
-                     catch_up=catch_up, agreement=p["agreement"]).stats
-        walls.append(s["wall_time_s"])
-        ttfts.append(s["ttft_s"])
-    return sum(walls), statistics.median(ttfts)
-
-
-def sim_vs_measured(profile: LatencyProfile, workload: dict[str, list[dict]], auto: int) -> pd.DataFrame:
-    """Per measured (run, label): the simulated speedup over AR and TTFT beside the measured ones.
-    Speedup as bench.summarize: per task AR wall / method wall, median over tasks."""
-    ar = {t: simulate_task(profile, "ar", 0, 0, ps) for t, ps in workload.items()}
-    sim = {}
-    for label, (method, budget, catch_up, draft) in MODELLED.items():
-        budget = auto if budget == "auto" else budget
-        p = draft_variant(profile, draft)
-        per_task = {t: simulate_task(p, method, budget, catch_up, ps) for t, ps in workload.items()}
-        sim[label] = (budget, statistics.median(ar[t][0] / per_task[t][0] for t in workload),
-                      1000 * statistics.median(v[1] for v in per_task.values()))
-    rows = []
-    for run, data in profile.notes["runs"].items():
-        for label, measured in data["speedup_vs_ar"].items():
-            budget, speedup, ttft = sim.get(label, (None, float("nan"), float("nan")))
-            rows.append({"run": run, "caller_threads": data["caller_threads"], "label": label,
-                         "budget": budget, "simulated_speedup": speedup, "measured_speedup": measured,
-                         "sim_over_measured": speedup / measured,
-                         "simulated_ttft_ms": ttft, "measured_ttft_ms": data.get("ttft_ms", {}).get(label),
-                         "not_modelled": NOT_MODELLED.get(label, "")})
-    return pd.DataFrame(rows)
-
-
-def budget_choice(profile: LatencyProfile, workload: dict[str, list[dict]], runs: int = 40) -> pd.DataFrame:
-    """Per method and workload: the budget the model picks (as auto_budget does: runs=5) against
-    the simulated best (runs=`runs`, or exact replay), and the paper's equal-time budget."""
-    auto_w = auto_workload(workload)
-    variants = {"duo": ("duo", profile), "sps": ("sps", profile),
-                "sps_fast": ("sps", draft_variant(profile, "fast"))}
-    rows = []
-    for name, (method, p) in variants.items():
-        auto = choose_budget(p, auto_w, method, BUDGETS, runs=5)
-        cases = [(f"alpha={a:.2f}", a, choose_budget(p, a, method, BUDGETS, runs=5, new_tokens=RUN_NEW_TOKENS,
-                                                     prompt_tokens=80), runs) for a in ALPHAS]
-        cases += [(f"task={t}", as_workload(ps, RUN_NEW_TOKENS), auto, 1) for t, ps in workload.items()]
-        cases += [("all tasks", as_workload([q for ps in workload.values() for q in ps], RUN_NEW_TOKENS), auto, 1)]
-        for label, w, chosen, n_runs in cases:
-            kw = {"new_tokens": RUN_NEW_TOKENS, "prompt_tokens": 80} if not isinstance(w, Workload) else {}
-            table = predict(p, w, [method], BUDGETS, runs=n_runs, **kw).set_index("budget").predicted_tokens_per_s
-            ar = predict(p, w, ["ar"], runs=1, **kw).predicted_tokens_per_s.iloc[0]
-            best, equal = int(table.idxmax()), equal_time_budget(p, BUDGETS)
-            rows.append({"method": name, "workload": label,
-                         "alpha": w if not isinstance(w, Workload) else w.alpha,
-                         "chosen_budget": chosen, "best_budget": best, "equal_time_budget": equal,
-                         "chosen_vs_best": table[chosen] / table[best],
-                         "equal_time_vs_best": table[equal] / table[best],
-                         "speedup_chosen": table[chosen] / ar, "speedup_best": table[best] / ar})
-    return pd.DataFrame(rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--import-shared", nargs="?", const=str(SHARED), default=None, metavar="JSON",
-                    help=f"rebuild {PROFILE.relative_to(REPO_DIR)} from the shared measurement")
+                    help=f"rebuild {h100.PROFILE.relative_to(REPO_DIR)} from the shared measurement")
     ap.add_argument("--measure-workload", action="store_true",
                     help="re-measure the run's greedy agreement (loads the pair on the CPU)")
     ap.add_argument("--target", default=str(DATA_DIR / "models" / "target"),
@@ -208,42 +40,35 @@ def main() -> None:
     ap.add_argument("--draft", default=str(DATA_DIR / "models" / "draft"))
     args = ap.parse_args()
     if args.import_shared:
-        import_shared(Path(args.import_shared)).save(PROFILE)
-        print(f"wrote {PROFILE}")
+        h100.import_shared(Path(args.import_shared)).save(h100.PROFILE)
+        print(f"wrote {h100.PROFILE}")
     if args.measure_workload:
-        measure_workload_csv(args.target, args.draft, WORKLOAD)
-        print(f"wrote {WORKLOAD}")
+        h100.measure_workload_csv(args.target, args.draft, h100.WORKLOAD)
+        print(f"wrote {h100.WORKLOAD}")
 
-    profile = LatencyProfile.load(PROFILE)
+    profile = LatencyProfile.load(h100.PROFILE)
     for problem in profile.check():
         print("profile inconsistency:", problem)
-    workload = load_workload(WORKLOAD)
-    auto = choose_budget(profile, auto_workload(workload), "duo", BUDGETS, runs=5)
+    workload = h100.load_workload(h100.WORKLOAD)
+    auto = h100.auto_budget(profile, workload)
     pd.set_option("display.width", 200, "display.max_rows", 100)
 
-    choice = budget_choice(profile, workload)
-    save_table(choice, HERE / "h100_budget.csv")
+    choice = h100.budget_choice(profile, workload)
+    save_table(choice, h100.HERE / "h100_budget.csv")
     print(f"budget choice on the H100 profile (T_t(1) {profile.target_ms(1):.2f} ms, T_t(64) "
           f"{profile.target_ms(64):.2f} ms; worker draft {profile.draft_ms_per_token:.3f} ms/token "
           f"+ {profile.draft_overhead_ms:.2f} ms/request; auto's workload alpha "
-          f"{auto_workload(workload).alpha:.3f})")
+          f"{h100.auto_workload(workload).alpha:.3f})")
     print(choice.to_string(index=False, float_format="%.3f"))
     worst = choice.groupby("method").chosen_vs_best.min()
     print("worst chosen/best per method:", worst.round(3).to_dict())
 
-    table = sim_vs_measured(profile, workload, auto)
-    save_table(table, HERE / "h100_sim_vs_measured.csv")
+    table = h100.sim_vs_measured(profile, workload, auto)
+    save_table(table, h100.HERE / "h100_sim_vs_measured.csv")
     print(f"\nsimulated vs measured speedup over AR (duo_auto simulated at auto's pick, budget {auto})")
-    wide = table.pivot(index="label", columns="run", values="measured_speedup")
-    sims = table.drop_duplicates("label").set_index("label")
-    wide.insert(0, "simulated", sims.simulated_speedup)
-    wide["sim_ttft_ms"] = sims.simulated_ttft_ms
-    for run in ("run_A", "run_B"):
-        wide[f"ttft_{run[-1]}"] = table[table.run == run].set_index("label").measured_ttft_ms
-    print(wide.reindex(list(dict.fromkeys(table.label))).to_string(float_format="%.2f"))
-    ar_sim = statistics.median(sum(p["new_tokens"] for p in ps) / simulate_task(profile, "ar", 0, 0, ps)[0]
-                               for ps in workload.values())
-    print(f"AR tokens/s: simulated {ar_sim:.1f}; measured {RUN_AR_TOKENS_PER_S}")
+    print(h100.sim_vs_measured_wide(table).to_string(float_format="%.2f"))
+    print(f"AR tokens/s: simulated {h100.simulated_ar_tokens_per_s(profile, workload):.1f}; "
+          f"measured {h100.RUN_AR_TOKENS_PER_S}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ from __future__ import annotations
 import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import ideal_speedup
 from duolab.paths import DATA_DIR, results_dir
 from duolab.timing.budget import BUDGETS
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.simulate import OUTCOME_HIT, expected_throughput
 
 PROFILES = {"this CPU (2 cores)": DATA_DIR / "profiles" / "cpu-2core.json",

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from duolab import generate, load_pair
 from duolab.artefacts import save_table
+from duolab.methods.worker import process_alive, worker_processes
 from duolab.paths import results_dir
 from duolab.prompts import TASKS, load_prompts
 
@@ -31,27 +32,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return "zombie" not in f.read()
-    except FileNotFoundError:
-        return False
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
 
 
 ABANDON = """
@@ -105,16 +85,16 @@ def main() -> None:
     worker_pid = pair.resources["draft_worker"].pid
     pair.close()
     time.sleep(0.5)
-    print(f"after pair.close(): worker alive={pid_alive(worker_pid)}, "
-          f"children left={children_of(os.getpid())}")
+    print(f"after pair.close(): worker alive={process_alive(worker_pid)}, "
+          f"workers left={worker_processes(os.getpid())}")
 
     child = subprocess.run([sys.executable, "-c", ABANDON], capture_output=True, text=True,
                            check=True)
     abandoned = int(child.stdout.strip().splitlines()[-1])
     deadline = time.time() + 5
-    while pid_alive(abandoned) and time.time() < deadline:
+    while process_alive(abandoned) and time.time() < deadline:
         time.sleep(0.1)
-    print(f"child exited without close(): its worker {abandoned} alive={pid_alive(abandoned)}")
+    print(f"child exited without close(): its worker {abandoned} alive={process_alive(abandoned)}")
 
 
 if __name__ == "__main__":

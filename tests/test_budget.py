@@ -4,9 +4,9 @@ import random
 
 import pytest
 
+from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import MAX_CATCH_UP, expected_accepted
 from duolab.timing.budget import choose_budget, equal_time_budget, equal_time_check, predict
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.simulate import expected_throughput, simulate
 
 

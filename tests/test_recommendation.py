@@ -4,8 +4,8 @@ simulator's duo is what flips the H100 host to SpS, and bad input fails before a
 import pytest
 
 import duolab
+from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
-from duolab.timing.latency_profile import LatencyProfile
 from duolab.timing.recommendation import duo_prediction_error
 
 TASKS = ("mt_bench", "translation", "humaneval")

@@ -9,44 +9,21 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from duolab import generate, load_pair
-
-WORKER_MARK = "duolab.methods.worker_process import main"
+from duolab.methods.worker import process_alive, worker_processes
 
 
 def worker_children(draft_path) -> list[int]:
-    """Live draft workers of this process for that draft model (from /proc: no extra dependency)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if (int(ppid) == os.getpid() and state != "Z" and WORKER_MARK in " ".join(cmdline)
-                and str(draft_path) in cmdline):
-            found.append(int(proc.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+    """Live draft workers of this process for that draft model."""
+    return worker_processes(os.getpid(), draft_path)
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.time() + timeout
-    while alive(pid) and time.time() < deadline:
+    while process_alive(pid) and time.time() < deadline:
         time.sleep(0.1)
-    return not alive(pid)
+    return not process_alive(pid)
 
 
 def test_loading_a_pair_again_reuses_its_worker(toy_paths):

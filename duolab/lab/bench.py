@@ -3,7 +3,9 @@
 Methods are compared in the same run, round-robin (the order rotates per prompt and repeat, so
 no method always runs first or after a warm cache), with the median over repeats per prompt.
 Metrics: speedup = AR wall time / method wall time on the same prompts; tau = new tokens /
-target forwards (notebook 00's notation table).
+target forwards (notebook 00's notation table). Two checks hold a run against the timing model:
+`duo_report` (duo's rounds and the simulator's prediction per task, scripts/bench_methods.py)
+and `budget_check` (predicted vs measured tokens/s per budget, scripts/bench_budget.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,19 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from duolab.generation import generate
+from duolab.latency_profile import LatencyProfile, Workload
 from duolab.methods import METHODS
+from duolab.methods.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
 from duolab.models import Pair
 from duolab.prompts import TASKS, load_prompts
+from duolab.timing.budget import (
+    choose_budget,
+    equal_time_budget,
+    predict,
+    predicted_tokens_per_s,
+    schedule_bounds,
+)
+from duolab.timing.profiling import measure_workload
 
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
@@ -25,6 +37,10 @@ STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_f
                 "empty_start_fraction", "outcome_hit_rate", "mean_budget"]
 
 PAPER_DUO = "duo:budget=8,catch_up=0,outcomes=false"  # the paper's schedule, for before/after
+# duo's labels in a fair run, each with the schedule the simulator replays for it (duo_report)
+DUO_SCHEDULES = {"duo": {"budget": "auto", "catch_up": "auto", "outcomes": True},
+                 "duo:max_sequences=1": {"budget": "auto", "catch_up": "auto", "outcomes": True},
+                 PAPER_DUO: PAPER_SCHEDULE}
 FAIR_SPS_BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16)
 FAIR = ["ar", *(f"sps:budget={b}" for b in FAIR_SPS_BUDGETS), "pld", "hf", "duo", "duo:max_sequences=1", PAPER_DUO]
 # The fair-baseline set: every method that drafts uses the pair's one draft runner; SpS at each
@@ -186,3 +202,93 @@ def relative_to(summary: pd.DataFrame, label: str) -> pd.DataFrame:
     overall = (tasks.groupby(["label", "method"], sort=False).median(numeric_only=True)
                .reset_index().assign(task="median"))
     return pd.concat([tasks, overall], ignore_index=True)
+
+
+def duo_report(profile: LatencyProfile, summary: pd.DataFrame, workloads: dict[str, Workload]) -> pd.DataFrame:
+    """Per task: duo's round statistics (paper schedule vs default); the simulator's prediction
+    for each duo schedule against what was measured; and how close duo gets to the best this
+    machine allows. `profile`: the run profile (the benchmark script takes each quantity's median
+    over quick profiles measured after each task and a full one at the end, so that the
+    simulator sees the machine as the measurements did: its speed drifts within minutes);
+    `workloads`: each task's greedy agreement (replayed exactly); duo's outcome hit rate is the
+    measured one. The bounds, from T_t(n), alpha and t_d:
+    `bound`: the simulator on that profile without overheads (perfect overlap; free channel,
+    sync and bookkeeping), duo's default schedule, and SpS at its best budget the same way
+    (budget.schedule_bounds); `never-empty`: every round has a block
+    (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
+    so never-empty / sps ideal is the most duo could gain over SpS here."""
+    labels = {k: v for k, v in DUO_SCHEDULES.items() if k in set(summary.label)}
+    rows = []
+    for task, work in workloads.items():
+        ar = predicted_tokens_per_s(profile, work, "ar", 1)
+        never_empty, best_n = ideal_speedup(profile, work.alpha)
+        sps_ideal, sps_n = sps_ideal_speedup(profile, work.alpha)
+        row = {"task": task, "alpha": work.alpha, "never-empty speedup": never_empty, "never-empty n": best_n,
+               "sps ideal speedup": sps_ideal, "sps ideal n": sps_n, "duo ceiling over sps": never_empty / sps_ideal}
+        for label, options in labels.items():
+            m = summary[(summary.task == task) & (summary.label == label)].iloc[0]
+            predicted = predicted_tokens_per_s(profile, work, "duo", outcome_hit=m.outcome_hit_rate, **options)
+            row.update({f"{label} speedup": m.speedup, f"{label} empty": m.empty_start_fraction,
+                        f"{label} hit_rate": m.outcome_hit_rate, f"{label} draft_idle": m.idle_fraction_draft,
+                        f"{label} predicted/measured tokens/s": predicted / m.tokens_per_s,
+                        f"{label} predicted/measured speedup": predicted / ar / m.speedup})
+            if label == "duo":  # SpS and duo on the same replayed agreement, without overheads
+                bounds = schedule_bounds(profile, work, m.outcome_hit_rate)
+                row.update({"duo bound speedup": bounds["duo (free)"], "sps bound speedup": bounds["sps (free)"],
+                            "duo bound / sps bound": bounds["duo / sps (free)"]})
+        row["duo / bound"] = row["duo speedup"] / row["duo bound speedup"]
+        row["duo / never-empty"] = row["duo speedup"] / never_empty
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def simulator_within(table: pd.DataFrame, tolerance: float = 0.15) -> dict[str, tuple[float, int]]:
+    """For duo_report's table, per quantity ("tokens/s", "speedup"): the share of its
+    predicted/measured ratios within `tolerance` of 1, and how many ratios there are."""
+    out = {}
+    for what in ("tokens/s", "speedup"):
+        ratios = table[[c for c in table if c.endswith(f"predicted/measured {what}")]].to_numpy().ravel()
+        out[what] = (float(((ratios > 1 - tolerance) & (ratios < 1 + tolerance)).mean()), len(ratios))
+    return out
+
+
+def budget_check(pair: Pair, profile: LatencyProfile, task: str, n_prompts: int, max_new_tokens: int,
+                 repeats: int, sps_budgets, duo_budgets) -> tuple[list[dict], dict]:
+    """The budget model against measurement on one task: its greedy acceptance alpha is measured
+    on the prompts, tokens/s predicted from `profile` for AR, SpS and duo at every budget, and the
+    same configurations measured (run_benchmark). Returns (one row per method and budget:
+    predicted and measured tokens/s and the error; the task's budget choice: the auto-chosen
+    budget, the best measured one and the paper's equal-time one, each as measured)."""
+    methods = {"ar": {"method": "ar"},
+               **{f"sps:{b}": {"method": "sps", "budget": b} for b in sps_budgets},
+               **{f"duo:{b}": {"method": "duo", "budget": b} for b in duo_budgets}}
+    workload = measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens)
+    raw = run_benchmark(pair, methods, [task], n_prompts, max_new_tokens, repeats, progress=False)
+    summary = summarize(raw)
+    summary = summary[summary.task == task].set_index("label")
+    rows = []
+    for method, budgets in (("ar", [0]), ("sps", sps_budgets), ("duo", duo_budgets)):
+        table = predict(profile, workload, [method], budgets)
+        for b, predicted in zip(table.budget, table.predicted_tokens_per_s, strict=True):
+            measured = summary.loc["ar" if method == "ar" else f"{method}:{b}", "tokens_per_s"]
+            rows.append({"task": task, "method": method, "budget": b, "alpha": workload.alpha,
+                         "predicted_tokens_per_s": predicted, "measured_tokens_per_s": measured,
+                         "error": predicted / measured - 1})
+    measured_duo = {b: summary.loc[f"duo:{b}", "tokens_per_s"] for b in duo_budgets}
+    best = max(measured_duo, key=measured_duo.get)
+    auto = choose_budget(profile, workload, "duo", duo_budgets)
+    equal = equal_time_budget(profile, duo_budgets)
+    choice = {"task": task, "alpha": workload.alpha, "target_ms_1": profile.target_ms(1),
+              "auto_budget": auto, "best_budget": best, "equal_time_budget": equal,
+              "tokens_per_s_auto": measured_duo[auto], "tokens_per_s_best": measured_duo[best],
+              "tokens_per_s_equal_time": measured_duo[equal],
+              "auto_vs_best": measured_duo[auto] / measured_duo[best]}
+    return rows, choice
+
+
+def calibrated_on_ar(preds: pd.DataFrame) -> pd.DataFrame:
+    """budget_check's rows with `error_ar_calibrated`: the error once the profile's time unit is
+    rescaled per task so that AR's prediction matches AR's measurement (this machine's speed
+    drifts by 10-20% over minutes; SpS and duo are then predicted out of sample)."""
+    ar = preds[preds.method == "ar"].set_index("task").error
+    return preds.assign(error_ar_calibrated=(1 + preds.error) / (1 + preds.task.map(ar)) - 1)

@@ -256,3 +256,53 @@ def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
         if w is worker:
             del _WORKERS[key]
     worker.close(grace_s=0.0)
+
+
+# -- finding worker processes (the lifecycle test, scripts/soak_duo.py, scripts/check_worker_lifecycle.py)
+# Every worker's command line holds this (see _WORKER_MAIN). Read from /proc: Linux only, and no
+# dependency beyond the standard library.
+WORKER_MARK = "duolab.methods.worker_process import main"
+
+
+def _proc_table() -> dict[int, tuple[int, str, list[str]]]:
+    """pid -> (parent pid, state letter, argv) of every process /proc lists now."""
+    table = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone since it was listed
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        table[int(proc.name)] = (int(ppid), state, argv)
+    return table
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie, not yet reaped, has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def worker_processes(ancestor: int | None = None, draft: str | os.PathLike | None = None) -> list[int]:
+    """Live draft-worker pids: every one on the machine, or the descendants of `ancestor` (a
+    kernel, this process); only those serving the draft model at `draft` when it is given."""
+    table = _proc_table()
+
+    def descends(pid: int) -> bool:
+        seen = set()
+        while pid in table and pid not in seen:
+            seen.add(pid)
+            pid = table[pid][0]
+            if pid == ancestor:
+                return True
+        return False
+
+    return sorted(pid for pid, (_, state, argv) in table.items()
+                  if state not in ("Z", "X") and WORKER_MARK in " ".join(argv)
+                  and (draft is None or str(draft) in argv) and (ancestor is None or descends(pid)))

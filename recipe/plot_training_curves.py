@@ -1,6 +1,6 @@
 """Loss curves of the default pair's training runs, from the logs `make models` leaves in build/.
 
-    python scripts/plot_training_curves.py
+    python -m recipe.plot_training_curves     # from the repository root (recipe is not installed)
 
 Reads build/{draft,target,target2,target3}_log.jsonl (whichever exist: one record per 10 steps,
 validation loss at checkpoints), writes the records to data/results/training_curves.csv and draws
@@ -12,25 +12,23 @@ the validation points are each stream's held-out tail.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from duolab.artefacts import save_table
+from duolab.lab.plots import legend_outside, save_figure
+from recipe import training
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from duolab.artefacts import save_table  # noqa: E402
-from duolab.lab.plots import legend_outside, save_figure  # noqa: E402
-from recipe import training  # noqa: E402
-
 RUNS = {"draft": "draft", "target": "target stage 1", "target2": "target stage 2", "target3": "target stage 3"}
 SPECS = {"draft": training.DRAFT_TRAIN, "target": training.TARGET_TRAIN, "target2": training.TARGET_STAGE2,
          "target3": training.TARGET_STAGE3}
 
 
 def load_logs(build: Path) -> pd.DataFrame:
+    """The training logs in `build`, one table: the run's label and the tokens seen at each record."""
     frames, offset = [], 0
     for run, label in RUNS.items():
         spec = SPECS[run]

@@ -1,11 +1,13 @@
 """Build the default duolab pair from scratch: corpus -> tokenizer -> draft -> target.
 
-    python scripts/build_models.py                  # full recipe (about 50 min on 2 CPU cores)
-    python scripts/build_models.py --smoke          # a few steps of everything, for testing
-    python scripts/build_models.py --only corpus    # prompts + tokenizer + token streams only
-    python scripts/build_models.py --only target2   # target stage 2 alone (from build/target_stage1)
-    python scripts/build_models.py --only target3   # target stage 3 alone (from build/target_stage2)
+    python -m recipe.build_models                   # full recipe (about 50 min on 2 CPU cores)
+    python -m recipe.build_models --smoke           # a few steps of everything, for testing
+    python -m recipe.build_models --only corpus     # prompts + tokenizer + token streams only
+    python -m recipe.build_models --only target2    # target stage 2 alone (from build/target_stage1)
+    python -m recipe.build_models --only target3    # target stage 3 alone (from build/target_stage2)
     python scripts/report_pair.py                   # numbers for data/README.md afterwards
+
+Run from the repository root (`-m` puts it on sys.path: recipe is not installed).
 
 Outputs: data/prompts/*.jsonl, data/models/{tokenizer,draft,target}/; intermediate files
 (token stream, training logs, report.json) go to build/, which is not committed.
@@ -14,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+from recipe import corpus, training
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recipe import corpus, training  # noqa: E402
-
 DATA, BUILD = ROOT / "data", ROOT / "build"
 TOKENIZER_DIR = DATA / "models" / "tokenizer"
 
