@@ -49,6 +49,9 @@ class LatencyProfile:
     # a speculative round's bookkeeping outside the target's forward, sync and waits (commit,
     # next-block choice, the draft request); 0 in profiles from before it was measured
     round_overhead_ms: float = 0.0
+    # one batched draft step of B branches (B = 1, 2, ...: FastLlama.forward_tree, the draft's fast
+    # runner on one thread); empty in profiles from before it was measured or without that runner
+    draft_branch_ms: list[float] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
 
     def target_ms(self, n: int) -> float:
@@ -71,6 +74,11 @@ class LatencyProfile:
     def draft_ms(self, n: int) -> float:
         """The worker's time to answer a request for n draft tokens."""
         return self.draft_overhead_ms + n * self.draft_ms_per_token
+
+    def branch_marginal_ms(self) -> float | None:
+        """t_m: what one more branch adds to a batched draft step (least squares over B), or None."""
+        steps = self.draft_branch_ms
+        return fit_line(list(range(1, len(steps) + 1)), steps)[0] if len(steps) >= 2 else None
 
     def without_overheads(self) -> LatencyProfile:
         """This machine with free channel, sync, bookkeeping and request overhead: only T_t(n)
@@ -118,10 +126,12 @@ class LatencyProfile:
         scalars = ("draft_ms_per_token", "draft_overhead_ms", "sps_draft_ms_per_token", "channel_ms",
                    "sync_ms", "round_overhead_ms")
         curve = [statistics.median([p.target_forward_ms[i] for p in profiles]) for i in range(sizes)]
+        branches = min(len(p.draft_branch_ms) for p in profiles)
         return replace(
             first, target_forward_ms=curve,
             prefill_ms={n: statistics.median([p.prefill_ms[n] for p in profiles]) for n in sorted(lengths)},
             ar_step_ms=statistics.median(ar) if ar else None,
+            draft_branch_ms=[statistics.median([p.draft_branch_ms[b] for p in profiles]) for b in range(branches)],
             **{name: statistics.median([getattr(p, name) for p in profiles]) for name in scalars},
             notes={**first.notes, "median_of": len(profiles),
                    "when": f"{first.notes.get('when')} .. {profiles[-1].notes.get('when')}"})
@@ -171,6 +181,14 @@ def interpolate(xs: list[float], ys: list[float], x: float) -> float:
         i += 1
     x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(slope, intercept) of the least-squares line through the points."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
 
 
 def portable_source(source: str) -> str:

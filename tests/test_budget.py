@@ -165,3 +165,16 @@ def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
                        **sim_options).stats
         assert real["new_tokens"] == new
         assert sim["target_forwards"] == real["target_forwards"], prompt
+
+
+def test_a_profile_keeps_the_branch_step_curve_and_its_marginal_cost(tmp_path):
+    """t_m is the slope of a batched draft step against its branches; old profiles have none."""
+    p = synthetic()
+    assert p.draft_branch_ms == [] and p.branch_marginal_ms() is None
+    p.draft_branch_ms = [0.6 + 0.05 * (b - 1) for b in range(1, 17)]
+    q = LatencyProfile.load(p.save(tmp_path / "p.json"))
+    assert q == p and q.branch_marginal_ms() == pytest.approx(0.05)
+    other = synthetic()
+    other.draft_branch_ms = [1.0] * 8  # fewer sizes: the median keeps the sizes both measured
+    m = LatencyProfile.median([p, other, p])
+    assert m.draft_branch_ms == pytest.approx(p.draft_branch_ms[:8])

@@ -159,3 +159,35 @@ def test_default_draft_matches_hf():
     fast = FastLlama(model)
     out = [fast.forward(ids[:32])] + [fast.forward([t]) for t in ids[32:]]
     assert_close(torch.cat(out), hf_logits(model, ids))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_branches_in_one_tree_forward_match_each_branch_alone(variant):
+    """Three branches after a shared prefix, two steps each, drafted as two batched tree steps:
+    every branch's logits equal transformers' on prefix + that branch alone."""
+    model, prefix = small_model(variant), tokens(12, seed=3)
+    branches = [[5, 6], [7, 8], [9, 10]]
+    fast = FastLlama(model)
+    fast.forward(prefix)
+    base, B = len(prefix), len(branches)
+    got = []
+    for step in range(2):
+        end = fast.length + B
+        visible = torch.zeros(B, end, dtype=torch.bool)
+        visible[:, :base] = True
+        for b in range(B):  # its own earlier rows and itself: rows base + s*B + b for s <= step
+            visible[b, [base + s * B + b for s in range(step + 1)]] = True
+        got.append(fast.forward_tree([br[step] for br in branches], [base + step] * B, visible))
+    for b, branch in enumerate(branches):
+        want = hf_logits(model, prefix + branch)[base:]
+        assert_close(torch.stack([got[0][b], got[1][b]]), want)
+    with pytest.raises(ValueError, match="mask"):
+        fast.forward_tree([1, 2], [base, base], torch.ones(2, 3, dtype=torch.bool))
+
+
+def test_branch_steps_are_measured_with_the_fast_runner(toy_pair):
+    from duolab.timing.profiling import measure_branch_steps
+
+    steps = measure_branch_steps(toy_pair, [1, 2, 4], context=16, repeats=1)
+    assert len(steps) == 3 and all(ms > 0 for ms in steps)
+    assert toy_pair.resources["draft_runner"].length == 16  # rolled back to the prefix after every step

@@ -139,8 +139,6 @@ class FastLlama:
             raise ValueError(f"{end} tokens exceed max_len {self.max_len}")
         if T == 0:
             return torch.empty(0, self.vocab)
-        nh, nkv, hd, qd = self.n_head, self.n_kv, self.head_dim, self.q_dim
-        g, qkd, inter = nh // nkv, qd + self.kv_dim, self.inter
         if T == 1:
             if not 0 <= ids[0] < self.vocab:
                 raise IndexError(f"token id {ids[0]} out of range")
@@ -150,8 +148,31 @@ class FastLlama:
             x = self.embed[torch.tensor(ids, dtype=torch.long)]
             # chunk token i (position pos + i) sees positions <= pos + i
             mask = torch.full((T, end), float("-inf")).triu_(pos + 1)
-        rope = self.rope[pos:end]
+        return self._run(x, self.rope[pos:end], mask, pos, end)
 
+    @torch.inference_mode()
+    def forward_tree(self, ids: list[int], positions: list[int], visible: torch.Tensor) -> torch.Tensor:
+        """Logits (len(ids), vocab) for tokens of several branches at once, cached as rows
+        [length, length + len(ids)): token i sits at sequence position `positions[i]` and attends to
+        the cache rows where `visible[i]` (a (len(ids), length + len(ids)) bool mask) is True -- the
+        shared prefix, its own branch's earlier rows and itself. One batched step of B branches
+        costs far less than B single steps where a step is mostly overhead (the draft worker)."""
+        T, pos = len(ids), self.length
+        end = pos + T
+        if end > self.max_len:
+            raise ValueError(f"{end} tokens exceed max_len {self.max_len}")
+        if T == 0 or len(positions) != T or tuple(visible.shape) != (T, end):
+            raise ValueError(f"need one position per token and a ({T}, {end}) mask, got {len(positions)} "
+                             f"positions and a mask of shape {tuple(visible.shape)}")
+        x = self.embed[torch.tensor(ids, dtype=torch.long)]
+        mask = torch.zeros(T, end).masked_fill_(~visible, float("-inf"))
+        return self._run(x, self.rope[torch.tensor(positions, dtype=torch.long)], mask, pos, end)
+
+    def _run(self, x: torch.Tensor, rope: torch.Tensor, mask: torch.Tensor | None, pos: int, end: int) -> torch.Tensor:
+        """The layers over x (T new rows cached at [pos, end)) and the head: their logits."""
+        T = x.shape[0]
+        nh, nkv, hd, qd = self.n_head, self.n_kv, self.head_dim, self.q_dim
+        g, qkd, inter = nh // nkv, qd + self.kv_dim, self.inter
         for wqkv, wo, wgu, wd, cache, keys, values in self.layers:
             qkv = torch.mm(self._norm(x), wqkv)  # (T, [q | k | v])
             torch.view_as_complex(qkv[:, :qkd].view(T, nh + nkv, hd // 2, 2)).mul_(rope)

@@ -4,7 +4,8 @@
 is on a GPU): the target's forward over n new tokens with a KV cache, T_t(n), n = 1..64, and AR's
 decode step in the same interleaved passes; its prefill against prompt length; the draft worker's
 time per drafted token (the duo path, fast runner) and the in-process draft's (the SpS path); the
-channel's round trip; the per-round sync. On an accelerator host it first chooses the calling
+channel's round trip; the per-round sync; a batched draft step of B branches (B = 1..16, whose
+slope is t_m, a branch's marginal cost). On an accelerator host it first chooses the calling
 process's CPU thread count by timing its CPU-side work at a few counts
 (duolab.timing.caller_threads).
 The result is a `LatencyProfile` (duolab.latency_profile, the data side).
@@ -21,18 +22,20 @@ import time
 import torch
 
 from duolab.artefacts import describe_machine, machine_fingerprint
-from duolab.latency_profile import LatencyProfile, Workload, interpolate, portable_source
+from duolab.latency_profile import LatencyProfile, Workload, fit_line, interpolate, portable_source
 from duolab.methods import decode
 from duolab.methods.drafting import ChainDrafter
 from duolab.methods.worker import draft_worker
 from duolab.models import Pair
+from duolab.runners.fast_llama import FastLlama
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
 from duolab.timing.caller_threads import caller_threads_note
-from duolab.timing.stopwatch import fit_line, median, random_ids, timed_ms
+from duolab.timing.stopwatch import median, random_ids, timed_ms
 
 VERIFY_SIZES = list(range(1, 65))
 PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
+BRANCH_SIZES = list(range(1, 17))
 
 
 def measure_target_and_ar_step(pair: Pair, sizes=VERIFY_SIZES, context: int = 128, repeats: int = 9,
@@ -124,6 +127,31 @@ def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int =
     return median(times)
 
 
+def measure_branch_steps(pair: Pair, sizes=BRANCH_SIZES, context: int = 128, repeats: int = 9) -> list[float]:
+    """Median ms of one batched draft step of B branches (B in sizes) with the draft's fast runner
+    on this process's cores: B tokens at one position after a shared `context`, each seeing the
+    prefix and itself (FastLlama.forward_tree), sizes interleaved within each pass. A step of
+    B branches costs t_d + (B - 1) * t_m; `fit_line` over these gives t_m, a branch's marginal cost."""
+    runner = pair.runner("draft")
+    if not isinstance(runner, FastLlama):
+        raise ValueError(f"batched branches need the fast draft runner, the pair's is {pair.draft_runner!r}")
+    ids = random_ids(pair, context + max(sizes))
+    times: dict[int, list[float]] = {b: [] for b in sizes}
+    with target_placement(pair.layout):
+        runner.forward(ids[:context])  # (runner() hands it over empty)
+        for r in range(repeats + 1):
+            for b in sizes:
+                visible = torch.zeros(b, context + b, dtype=torch.bool)
+                visible[:, :context] = True
+                visible[:, context:] = torch.eye(b, dtype=torch.bool)
+                ms = timed_ms(lambda b=b, v=visible: runner.forward_tree(ids[context:context + b], [context] * b, v),
+                              torch.device("cpu"))
+                runner.rollback(context)
+                if r:
+                    times[b].append(ms)
+    return [median(times[b]) for b in sizes]
+
+
 def measure_round_costs(pair: Pair) -> tuple[float, float]:
     """(sync, round overhead) in ms, medians over the rounds of a short duo generation: the sync
     (verify, sample, roll back) and the time between one round's last target event and the next
@@ -145,6 +173,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
     sync, round_overhead = measure_round_costs(pair)
+    branches = measure_branch_steps(pair, repeats=3 if quick else 9) if pair.draft_runner == "fast" else []
     profile = LatencyProfile(
         machine=machine_name(),
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
@@ -153,7 +182,7 @@ def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
         channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
-        notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
+        draft_branch_ms=branches, notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
                "target_runner": pair.target_runner, **threads_note,
                "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )

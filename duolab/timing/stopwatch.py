@@ -1,4 +1,4 @@
-"""Timing primitives for the profiler: a synchronized stopwatch, medians, a line fit, token ids."""
+"""Timing primitives for the profiler: a synchronized stopwatch, medians, token ids."""
 
 from __future__ import annotations
 
@@ -31,10 +31,3 @@ def random_ids(pair: Pair, n: int) -> list[int]:
     """n token ids drawn from a fixed seed (the same for every measurement)."""
     g = torch.Generator().manual_seed(0)
     return torch.randint(4, len(pair.tokenizer), (n,), generator=g).tolist()
-
-
-def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-    return slope, my - slope * mx
