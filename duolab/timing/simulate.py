@@ -22,6 +22,7 @@ import pandas as pd
 from duolab.arguments import is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import RoundPolicy
+from duolab.timing.outcome_cache import OutcomeCache
 from duolab.trace import TRACE_COLUMNS
 
 # how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that
@@ -70,7 +71,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
              catch_up: int | str = "auto", seed: int = 0, max_new_tokens: int | None = None,
              agreement: list[bool] | None = None, outcomes: bool = True,
-             outcome_hit: float = OUTCOME_HIT) -> Simulation:
+             outcome_hit: float = OUTCOME_HIT, cache: OutcomeCache | None = None) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
     `agreement` (see `duolab.timing.profiling.measure_workload`) acceptance replays it exactly instead of
@@ -83,16 +84,18 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
     A rejection at block position i is then caught with probability `outcome_hit` (how often the
     target's correction was pre-drafted; measured by duo as `outcome_hit_rate`) when
     the time left covered at least i + 1 outcome chains (they are ranked, so the early positions,
-    where rejections are likeliest, come first)."""
+    where rejections are likeliest, come first). With `cache` (duolab.timing.outcome_cache) the
+    outcomes are drafted as batched branches by its workers instead, and a rejection at a covered
+    position is caught with the probability its plan gives."""
     events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,
                                      first_match, catch_up, seed, max_new_tokens, agreement,
-                                     outcomes, outcome_hit)
+                                     outcomes, outcome_hit, cache)
     return Simulation(pd.DataFrame(events, columns=TRACE_COLUMNS), stats)
 
 
 def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_tokens=128,
                      first_match=None, catch_up="auto", seed=0, max_new_tokens=None,
-                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT) -> tuple[list[tuple], dict]:
+                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT, cache=None) -> tuple[list[tuple], dict]:
     """simulate's work without building the DataFrame, which costs ~40x the simulation itself
     (budget sweeps run thousands): (events, stats)."""
     if method not in ("ar", "sps", "duo"):
@@ -111,7 +114,7 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
         _run_sps(sim, accept, budget)
     else:
         policy = RoundPolicy.from_options(profile, alpha, budget, catch_up, outcomes)
-        extra = _run_duo(sim, accept, policy, outcomes, outcome_hit)
+        extra = _run_duo(sim, accept, policy, outcomes, outcome_hit, cache)
     return sim.events, {**sim.stats(method, None if method == "ar" else budget, alpha), **extra}
 
 
@@ -175,15 +178,19 @@ def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int) -> None:
 @dataclass
 class _DuoRound:
     """What one simulated duo round did: tokens accepted of its block, whether the draft's next
-    block still stands (its first token matched), outcome chains drafted, a rejection caught."""
+    block still stands (its first token matched), the block positions whose rejection outcomes
+    were drafted, the tokens drafted for the next block, and (with an outcome cache) how likely a
+    rejection at a covered position was caught."""
 
     accepted: int
     passed: bool
     chains: int
     drafted: int
+    hit: float = 0.0
 
 
-def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes: bool, outcome_hit: float) -> dict:
+def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes: bool, outcome_hit: float,
+             cache: OutcomeCache | None = None) -> dict:
     """duo: the target verifies block d while the draft drafts the next one (see duolab/methods/duo.py);
     the books of its empty starts and caught rejections."""
     block, empty, rejections, hits = 0, 0, 0, 0
@@ -191,17 +198,25 @@ def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes:
         if block == 0 and sim.rounds > 0:
             empty += 1
             block = _duo_catch_up(sim, policy)
-        r = _duo_round(sim, accept, policy, block, outcomes)
+        r = _duo_round(sim, accept, policy, block, outcomes, cache)
         sim.committed(r.accepted + 1)
         if r.accepted < block:
             rejections += 1
-            caught = r.accepted < r.chains and accept.outcome(outcome_hit)
+            caught = r.accepted < r.chains and accept.outcome(outcome_hit if cache is None else r.hit)
             hits += caught
-            block = min(policy.outcome_length() - 1, max(sim.cap - sim.made - 1, 0)) if caught else 0
-        else:
-            block = min(r.drafted - 1, max(sim.cap - sim.made - 1, 0)) if r.passed else 0
+            block = min(_cached_length(cache, policy) - 1, max(sim.cap - sim.made - 1, 0)) if caught else 0
+        elif r.passed:
+            block = min(r.drafted - 1, max(sim.cap - sim.made - 1, 0))
+        else:  # the target's next token opened no sequence: was it one of the cache's guesses?
+            caught = cache is not None and r.chains > 0 and accept.outcome(r.hit)
+            block = min(_cached_length(cache, policy) - 1, max(sim.cap - sim.made - 1, 0)) if caught else 0
     return {"empty_start_fraction": empty / max(1, sim.rounds - 1),
             "outcome_hit_rate": hits / rejections if rejections else 0.0}
+
+
+def _cached_length(cache: OutcomeCache | None, policy: RoundPolicy) -> int:
+    """Tokens of a pre-drafted outcome chain (its correction and continuation)."""
+    return cache.length if cache is not None and cache.length else policy.outcome_length()
 
 
 def _duo_catch_up(sim: _Timeline, policy: RoundPolicy) -> int:
@@ -214,17 +229,24 @@ def _duo_catch_up(sim: _Timeline, policy: RoundPolicy) -> int:
     return max(c, 0)
 
 
-def _duo_round(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: int, outcomes: bool) -> _DuoRound:
+def _duo_round(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: int, outcomes: bool,
+               cache: OutcomeCache | None = None) -> _DuoRound:
     """One duo round: the target's forward over `block` (and its next token) while the draft drafts
     n tokens of the next block and, in the time left, outcome chains; then the sync."""
     p, t = sim.p, sim.t
     n = 1 if sim.rounds == 0 else min(policy.draft_budget(block + 1), sim.cap - sim.made - block - 1)
     t_fwd = sim.add("target", "forward", t, sim.prefill if sim.rounds == 0 else p.target_ms(block + 1))
-    ready, chains = t_fwd, 0
+    ready, chains, hit = t_fwd, 0, 0.0
     if n >= 1:
         d_end = sim.add("draft", "draft", t + p.channel_ms / 2, p.draft_ms(n))
         ready = max(t_fwd, d_end + p.channel_ms / 2)
-        if outcomes and block and sim.rounds > 0:  # outcome chains in the time the forward leaves
+        if outcomes and block and sim.rounds > 0 and cache is not None:  # batched, on the free workers
+            start = t + p.channel_ms / 2 if cache.workers > 1 else d_end
+            avail = t_fwd - p.channel_ms / 2 - start
+            chains, hit = cache.plan(block, policy.alpha, avail, _cached_length(cache, policy), p.draft_ms_per_token)
+            if chains:
+                sim.add("draft", "outcomes", start, avail)
+        elif outcomes and block and sim.rounds > 0:  # outcome chains in the time the forward leaves
             chain_ms = policy.outcome_length() * p.draft_ms_per_token
             chains = min(block, max(0, int((t_fwd - p.channel_ms / 2 - d_end) / chain_ms)))
             if chains:
@@ -234,7 +256,7 @@ def _duo_round(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: 
     sim.t = sim.add("target", "sync", ready, p.sync_ms) + p.round_overhead_ms
     a = accept.chain(sim.made, block)
     policy.observe(min(block, a + 1), a)
-    return _DuoRound(a, a == block and n >= 1 and accept.first(sim.made + block), chains, n)
+    return _DuoRound(a, a == block and n >= 1 and accept.first(sim.made + block), chains, n, hit)
 
 
 def expected_throughput(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
