@@ -93,7 +93,7 @@ def main() -> None:
     medians = (table[table.profile.str.startswith("h100")]
                .groupby(["profile", "chain_length", "workers"], sort=False)["duo / sps (cache)"].median())
     print(f"\ngate: median duo / SpS >= {GATE} on an H100 profile for some W <= 15 and chain length: "
-          f"{bool((medians >= GATE).any())} (best {medians.max():.3f} at {medians.idxmax()})")
+          f"{bool((medians >= GATE).any())} (best {medians.max():.3f}: profile, chain length, W = {tuple(map(str, medians.idxmax()))})")
 
 
 if __name__ == "__main__":
