@@ -39,9 +39,11 @@ if TYPE_CHECKING:
     from duolab.models import Pair
 
 READY_TIMEOUT_S = 180.0
+# Every worker's command line holds this (worker_processes finds workers by it)
+WORKER_MARK = "duolab.methods.worker_process import main"
 # SIGINT is ignored before anything is imported (belt and braces: the worker has its own session)
 _WORKER_MAIN = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                "from duolab.methods.worker_process import main; main(sys.argv[1:])")
+                f"from {WORKER_MARK}; main(sys.argv[1:])")
 # Both sides busy-poll this long before sleeping in select(): a sleeping process can take
 # milliseconds to be woken when its core is shared, which is as long as a whole draft round.
 SPIN_S = 0.005
@@ -259,9 +261,8 @@ def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
 
 
 # -- finding worker processes (the lifecycle test, scripts/soak_duo.py, scripts/check_worker_lifecycle.py)
-# Every worker's command line holds this (see _WORKER_MAIN). Read from /proc: Linux only, and no
+# Workers are found by WORKER_MARK in their command lines, read from /proc: Linux only, and no
 # dependency beyond the standard library.
-WORKER_MARK = "duolab.methods.worker_process import main"
 
 
 def _proc_table() -> dict[int, tuple[int, str, list[str]]]:
