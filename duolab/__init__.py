@@ -5,6 +5,7 @@
     g = generate(pair, "User: hi", method="sps", budget=4)
     g.text, g.stats, g.trace
     duolab.recommend(pair)                   # sps or duo, and its budget, on this machine
+    duolab.profile(pair, quick=True)         # measure its latencies now (else on first budget="auto")
 
 Importing duolab needs no GPU and starts nothing.
 """
@@ -15,7 +16,8 @@ from duolab.methods import METHODS
 from duolab.models import Pair, load_pair
 from duolab.run import Generation
 from duolab.sampling import SamplingConfig
+from duolab.timing.profile_store import profile
 from duolab.timing.recommendation import Recommendation, recommend
 
 __all__ = ["METHODS", "Divergence", "Generation", "Pair", "Recommendation", "SamplingConfig", "first_divergence",
-           "generate", "load_pair", "recommend"]
+           "generate", "load_pair", "profile", "recommend"]

@@ -28,9 +28,17 @@ def generate(
 ) -> Generation:
     """Generate a continuation of `prompt` with the given method (`duolab.METHODS`). Method-specific
     options (e.g. budget=) are keyword arguments, checked before any work. The clock (wall time,
-    TTFT) starts after the checks and any one-time set-up of the method."""
+    TTFT) starts after the checks and any one-time set-up of the method.
+    `workload_prompts=[...]`: with duo's per-round choices, the prompts its prior alpha is measured
+    on (default: one shipped prompt per task, in the pair's chat template when it has one); stats
+    say which were used."""
+    workload = options.pop("workload_prompts", None)
     call = check_call(pair, prompt, method, max_new_tokens, temperature, top_k, top_p, seed, options)
-    inputs = {}
-    if call.method.needs_profile(call.options):
-        inputs = {"profile": cached_profile(pair, quick=True), "alpha_prior": workload_estimate(pair).alpha}
-    return run_call(pair, call, **inputs)
+    if workload is not None and not call.method.needs_profile(call.options):
+        raise ValueError("workload_prompts= is used only by duo with budget='auto' or catch_up='auto'")
+    if not call.method.needs_profile(call.options):
+        return run_call(pair, call)
+    estimate = workload_estimate(pair, workload)  # checks workload_prompts before any work
+    g = run_call(pair, call, profile=cached_profile(pair, quick=True), alpha_prior=estimate.alpha)
+    g.stats["alpha_prior"], g.stats["alpha_prompts"] = round(estimate.alpha, 4), estimate.source
+    return g

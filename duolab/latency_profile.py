@@ -162,6 +162,7 @@ class Workload:
     # per prompt, per new-token position: does the draft's greedy token equal the target's?
     # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
     agreement: list[list[bool]] | None = None
+    source: str = ""  # which prompts alpha was measured on (duolab.timing.profile_store)
 
 
 def _ratio(a: float, b: float) -> float:

@@ -54,6 +54,17 @@ class Pair:
     def eos_token_id(self) -> int | None:
         return self.tokenizer.eos_token_id
 
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def chat_prompt(self, user: str) -> str:
+        """`user`'s message as a chat model expects it: its chat template, ready for the answer."""
+        if not self.has_chat_template:
+            raise ValueError(f"the tokenizer of {self.target_source} has no chat template; pass the prompt as text")
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                                  add_generation_prompt=True)
+
     def runner(self, role: str):
         """The KV-cached forward of the 'target' or the 'draft', emptied for a new sequence.
 

@@ -59,3 +59,13 @@ def figures_dir() -> Path:
 
 def results_dir() -> Path:
     return output_dir("results")
+
+
+# The real pair (`make real-pair`): SmolLM2-135M-Instruct, dequantized from a PyPI wheel into a
+# folder that is not committed, and its distilled draft, which is.
+REAL_TARGET = REPO_DIR / "build" / "models" / "smollm2-135m-instruct"
+REAL_DRAFT = DATA_DIR / "models" / "smollm2-draft"
+
+
+def real_pair_built() -> bool:
+    return (REAL_TARGET / "model.safetensors").exists() and (REAL_DRAFT / "model.safetensors").exists()

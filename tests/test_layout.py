@@ -108,7 +108,7 @@ def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cor
     # is this process's, not the file's), or every method runs at torch's default thread count
     from duolab.timing import caller_threads, profile_store
     cores(16)
-    saved = object()
+    saved = SimpleNamespace(notes={"quick": False})  # a full profile
     monkeypatch.setattr(profile_store, "_saved_here", lambda pair: saved)
     monkeypatch.setattr(profile_store, "profile_pair", lambda pair, quick=False: pytest.fail("measured again"))
     chosen = []

@@ -76,11 +76,16 @@ def draft_agreement(draft, prompt_ids: list[int], continuation: list[int]) -> in
     return sum(a == b for a, b in zip(logits.argmax(-1).tolist(), continuation, strict=False))
 
 
+def as_prompt(pair: Pair, text: str) -> str:
+    """A held-out prompt as the pair is asked it: in its chat template when it has one."""
+    return pair.chat_prompt(text) if pair.has_chat_template else text
+
+
 def accuracy(pair: Pair, task: str, n_prompts: int, new_tokens: int = 128) -> float:
     """Share of held-out prompts whose greedy answer (the pair's target) scores equal to the reference's."""
     score, right, rows = SCORERS[task], 0, prompt_rows(task, n_prompts)
     for row in rows:
-        out = generate(pair, row["prompt"], max_new_tokens=new_tokens).text
+        out = generate(pair, as_prompt(pair, row["prompt"]), max_new_tokens=new_tokens).text
         right += int(score(out) is not None and score(out) == score(row["reference"]))
     return right / len(rows)
 
@@ -107,7 +112,8 @@ def task_quality(pair: Pair, draft_alone: Pair, task: str, n_prompts: int, new_t
     loss = {"target": [0.0, 0], "draft": [0.0, 0]}
     agree, total, samples = 0, 0, []
     for i, row in enumerate(prompt_rows(task, max(n_prompts, loss_prompts))):
-        p_ids = tok(row["prompt"])["input_ids"]
+        prompt = as_prompt(pair, row["prompt"])
+        p_ids = tok(prompt)["input_ids"]
         ref = tok(row["reference"], add_special_tokens=False)["input_ids"] + [eos]
         for name, m in (("target", pair.target), ("draft", pair.draft)):
             s, k = completion_loss(m, p_ids, ref)
@@ -115,13 +121,13 @@ def task_quality(pair: Pair, draft_alone: Pair, task: str, n_prompts: int, new_t
             loss[name][1] += k
         if i >= n_prompts:
             continue
-        cont = generate(pair, row["prompt"], max_new_tokens=new_tokens).token_ids
+        cont = generate(pair, prompt, max_new_tokens=new_tokens).token_ids
         agree += draft_agreement(pair.draft, p_ids, cont)
         total += len(cont)
         if len(samples) < 2:
             samples.append({"id": row["id"], "prompt_tail": row["prompt"][-160:],
                             "target": tok.decode(cont, skip_special_tokens=True),
-                            "draft": generate(draft_alone, row["prompt"], max_new_tokens=new_tokens).text,
+                            "draft": generate(draft_alone, prompt, max_new_tokens=new_tokens).text,
                             "reference": row["reference"]})
     quality = {"target_loss": round(loss["target"][0] / loss["target"][1], 3),
                "draft_loss": round(loss["draft"][0] / loss["draft"][1], 3),
@@ -134,7 +140,7 @@ def latencies(pair: Pair) -> dict:
     """Per-token decode latency in ms at 1 thread (median of 128 steps after mt_bench's first
     prompt), through transformers and through the fast runner."""
     torch.set_num_threads(1)
-    ids = pair.tokenizer(prompt_rows("mt_bench", 1)[0]["prompt"])["input_ids"]
+    ids = pair.tokenizer(as_prompt(pair, prompt_rows("mt_bench", 1)[0]["prompt"]))["input_ids"]
     models = (("target", pair.target), ("draft", pair.draft))
     hf = {name: step_seconds(CachedModel(m), ids) for name, m in models}
     fast = {name: step_seconds(FastLlama(m), ids) for name, m in models}
@@ -150,15 +156,19 @@ def sha256s(data: Path = DATA_DIR) -> dict[str, str]:
 
 
 def measure(models: Path, n_prompts: int, new_tokens: int, threads: int, accuracy_prompts: int = 60,
-            loss_prompts: int = 60) -> dict:
-    """The report of the pair in `models` (target/ and draft/): see the module's docstring."""
+            loss_prompts: int = 60, target: Path | None = None, draft: Path | None = None) -> dict:
+    """The report of the pair in `models` (target/ and draft/), or of the `target` and `draft`
+    folders: see the module's docstring. A pair with a chat template is asked in it."""
     torch.set_num_threads(threads)
+    folders = {"target": target or models / "target", "draft": draft or models / "draft"}
     rep = {"params": {}, "training": {}, "tasks": {}, "samples": {}}
-    with load_cpu_pair(models / "target", models / "draft") as pair, \
-            load_cpu_pair(models / "draft", models / "draft") as draft_alone:
+    with load_cpu_pair(folders["target"], folders["draft"]) as pair, \
+            load_cpu_pair(folders["draft"], folders["draft"]) as draft_alone:
+        if pair.has_chat_template and not draft_alone.has_chat_template:
+            draft_alone.tokenizer = pair.tokenizer
         for name, m in (("target", pair.target), ("draft", pair.draft)):
             rep["params"][name] = sum(p.numel() for p in m.parameters())
-            meta = models / name / "duolab_training.json"
+            meta = folders[name] / "duolab_training.json"
             rep["training"][name] = json.loads(meta.read_text()) if meta.exists() else {}
         for task in TASKS:
             quality, samples = task_quality(pair, draft_alone, task, n_prompts, new_tokens, loss_prompts)
@@ -169,7 +179,7 @@ def measure(models: Path, n_prompts: int, new_tokens: int, threads: int, accurac
             print(f"{task}: {quality}", file=sys.stderr, flush=True)
         rep.update(latencies(pair))
     rep["mean_agreement"] = round(statistics.mean(t["agreement"] for t in rep["tasks"].values()), 3)
-    rep["sha256"] = sha256s()
+    rep["sha256"] = sha256s() if target is None else {}
     rep["settings"] = {"prompts_per_task": n_prompts, "new_tokens": new_tokens, "torch": torch.__version__}
     return rep
 

@@ -1,20 +1,28 @@
 """What duo's per-round choices run on, once per pair: its latency profile on this machine and a
 prior alpha.
 
-`cached_profile(pair)` takes a profile of this pair saved in data/profiles from this machine (the
-same fingerprint and layout), else measures one (duolab.timing.profiling), and keeps it on the
-pair; `workload_estimate(pair)` measures the pair's greedy agreement on one shipped prompt per task
-and keeps it. duolab.generation.generate calls both when duo's options choose per round.
+`cached_profile(pair)` takes a profile of this pair measured on this machine: one kept on the
+pair, one committed in data/profiles (the same fingerprint and layout), or one in the profile
+cache (`profile_cache_dir()`, a file named by the machine's fingerprint, the pair's content hash
+and its set-up); else it measures one (duolab.timing.profiling), saying what it measures, how long
+that will take and each stage as it ends, and saves it in the cache, so a pair is measured once
+per machine. `profile(pair)` does the same ahead of time.
+`workload_estimate(pair)` measures the pair's greedy agreement on one shipped prompt per task (in
+the pair's chat template when its tokenizer has one) or on the caller's own prompts, and keeps it.
+duolab.generation.generate calls both when duo's options choose per round.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import replace
 from pathlib import Path
 
-from duolab.artefacts import machine_fingerprint
+from duolab.artefacts import hash_of, machine_fingerprint, machine_slug
 from duolab.latency_profile import LatencyProfile, Workload, find_profile
 from duolab.models import Pair
-from duolab.paths import DATA_DIR
+from duolab.paths import DATA_DIR, quick_mode
 from duolab.prompts import TASKS, load_prompts
 from duolab.timing.caller_threads import caller_threads_note
 from duolab.timing.profiling import measure_workload, profile_pair
@@ -44,24 +52,82 @@ def _saved_here(pair: Pair) -> LatencyProfile | None:
     return prof if same else None
 
 
-def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
-    """The pair's profile: one saved from this machine (see `_saved_here`), else measured on first
-    use; kept for the pair's lifetime. On an accelerator host the calling process's threads are
-    chosen either way (see `find_or_measure`)."""
+def profile_cache_dir() -> Path:
+    """Where measured profiles are kept: $DUOLAB_CACHE/profiles, else ~/.cache/duolab/profiles
+    (in quick mode, a folder of the run's own, so tests never read a user's profiles)."""
+    from duolab.paths import output_root
+
+    root = output_root() if quick_mode() else None
+    base = root / "cache" if root else Path(os.environ.get("DUOLAB_CACHE") or Path.home() / ".cache" / "duolab")
+    return base / "profiles"
+
+
+def profile_cache_path(pair: Pair, quick: bool) -> Path:
+    """The cache file of this pair's profile on this machine: machine slug (a hash of its
+    fingerprint), the pair's content hash, and a hash of the set-up (device, runners, layout)."""
+    setup = f"{pair.target_device}|{pair.draft_runner}|{pair.target_runner}|{pair.layout}"
+    digest = hashlib.sha256(setup.encode()).hexdigest()[:8]
+    pair_id = pair.resources.get("content_hash")
+    if pair_id is None:
+        pair_id = pair.resources["content_hash"] = hash_of(pair.target_source, pair.draft_source).replace(":", "-")
+    return profile_cache_dir() / f"{machine_slug()}-{pair_id}-{digest}{'-quick' if quick else ''}.json"
+
+
+def _cached_on_disk(pair: Pair, quick: bool) -> LatencyProfile | None:
+    """A full profile from the cache, or, when a quick one will do, a quick one."""
+    for q in (False, True) if quick else (False,):
+        path = profile_cache_path(pair, q)
+        if path.exists():
+            return LatencyProfile.load(path)
+    return None
+
+
+def profile(pair: Pair, quick: bool = False, verbose: bool = True) -> LatencyProfile:
+    """The pair's latency profile on this machine, measured now unless already known (kept on the
+    pair, committed in data/profiles, or in the profile cache), then kept and cached. Call it ahead
+    of time to keep the first `generate(..., method="duo")` with budget="auto" fast; `verbose`
+    prints what it measures, its estimate and each stage."""
     prof = pair.resources.get("latency_profile")
+    if prof is not None and (quick or not prof.notes.get("quick")):
+        return prof
+    prof = _saved_here(pair) or _cached_on_disk(pair, quick)
     if prof is None:
-        prof = _saved_here(pair)
-        if prof is None:
-            prof = profile_pair(pair, quick=quick)
-        else:  # the caller's threads are this process's choice, not the saved file's
-            caller_threads_note(pair)
-        pair.resources["latency_profile"] = prof
+        say = (lambda message: print(message, flush=True)) if verbose else None
+        prof = profile_pair(pair, quick=quick, progress=say)
+        path = prof.save(profile_cache_path(pair, quick))
+        if verbose:
+            print(f"saved {path}: this pair on this machine is not measured again", flush=True)
+    else:  # the caller's threads are this process's choice, not the saved file's
+        caller_threads_note(pair)
+    pair.resources["latency_profile"] = prof
     return prof
 
 
-def workload_estimate(pair: Pair) -> Workload:
-    """The pair's acceptance on one shipped prompt per task: measured once, kept on the pair."""
-    if "workload_estimate" not in pair.resources:
-        prompts = [load_prompts(t, 1)[0] for t in TASKS]
-        pair.resources["workload_estimate"] = measure_workload(pair, prompts, 64)
-    return pair.resources["workload_estimate"]
+def cached_profile(pair: Pair, quick: bool = False) -> LatencyProfile:
+    """The pair's profile (see `profile`): known, else measured once, saying so, and cached."""
+    return profile(pair, quick=quick, verbose=True)
+
+
+def workload_prompts(pair: Pair) -> tuple[list[str], str]:
+    """One shipped prompt per task, in the pair's chat template when its tokenizer has one, and
+    words saying which prompts these are."""
+    prompts = [load_prompts(t, 1)[0] for t in TASKS]
+    if pair.has_chat_template:
+        return [pair.chat_prompt(p) for p in prompts], f"shipped prompts ({len(TASKS)} tasks) in the chat template"
+    return prompts, f"shipped prompts ({len(TASKS)} tasks)"
+
+
+def workload_estimate(pair: Pair, prompts: list[str] | None = None) -> Workload:
+    """The pair's greedy acceptance on `prompts` (as given), else on `workload_prompts(pair)`:
+    measured once per set of prompts, kept on the pair. `Workload.source` says which were used."""
+    if prompts is not None and (isinstance(prompts, str) or not prompts
+                                or not all(isinstance(p, str) and p for p in prompts)):
+        raise ValueError("workload_prompts must be a non-empty list of non-empty strings")
+    key = ("workload_estimate", tuple(prompts) if prompts else None)
+    if key not in pair.resources:
+        if prompts:
+            used, source = list(prompts), f"workload_prompts ({len(prompts)} given)"
+        else:
+            used, source = workload_prompts(pair)
+        pair.resources[key] = replace(measure_workload(pair, used, 64), source=source)
+    return pair.resources[key]

@@ -164,23 +164,63 @@ def measure_round_costs(pair: Pair) -> tuple[float, float]:
     return float(1000 * (sync["end_s"] - sync["start_s"]).median()), float(1000 * max(gaps.median(), 0.0))
 
 
-def profile_pair(pair: Pair, quick: bool = False) -> LatencyProfile:
-    """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick)."""
+def estimate_seconds(pair: Pair, quick: bool) -> float:
+    """About how long `profile_pair` takes on this pair: two probe forwards of the target (1 and 64
+    new tokens), scaled by the forwards each stage runs (target curve, prefill, round costs)."""
+    runner = pair.runner("target")
+    ids = random_ids(pair, 128 + 64)
+    with target_placement(pair.layout):
+        runner.forward(ids[:128])
+        one = timed_ms(lambda: runner.forward(ids[128:129]), pair.target_device)
+        runner.rollback(128)
+        many = timed_ms(lambda: runner.forward(ids[128:192]), pair.target_device)
+    per_token = max(many - one, 0.0) / 63  # the target's forward is about one + (n - 1) * per_token
+    sizes, passes = ([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], 6) if quick else (VERIFY_SIZES, 10)
+    curve = passes * sum(one + (n - 1) * per_token + 8 * one / len(sizes) for n in sizes)
+    prefill = (2 if quick else 6) * sum(one + (n - 1) * per_token for n in PREFILL_SIZES)
+    rounds = 48 * one * 1.5  # a short duo generation and the draft's own timings
+    return (curve + prefill + rounds) / 1000 + (5 if quick else 15)
+
+
+def profile_pair(pair: Pair, quick: bool = False, progress=None) -> LatencyProfile:
+    """Measure everything in a LatencyProfile (about a minute on 2 CPU cores; seconds if quick).
+    `progress(message)`, when given, hears what is measured, the time estimate and each stage."""
+    say = progress or (lambda message: None)
+    if progress:
+        say(f"profiling this pair on this machine ({'quick' if quick else 'full'}), about "
+            f"{estimate_seconds(pair, quick):.0f} s: target forwards over 1..64 new tokens, AR's step, the "
+            f"draft worker, the channel, a duo round's sync, batched draft branches, prefill, SpS's draft")
+    t0 = time.perf_counter()
+    stage = [0]
+
+    def done(what: str) -> None:
+        stage[0] += 1
+        say(f"  [{stage[0]}/6] {what} ({time.perf_counter() - t0:.0f} s)")
+
     threads_note = caller_threads_note(pair)
     sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
     curve, ar_step = measure_target_and_ar_step(pair, sizes, repeats=5 if quick else 9)
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
         curve = [interpolate(sizes, curve, n) for n in VERIFY_SIZES]
+    done(f"target T_t(n): {curve[0]:.1f} ms at n=1, {curve[-1]:.1f} ms at n=64; AR step {ar_step:.1f} ms")
     per_token, overhead, channel = measure_worker(pair, repeats=5 if quick else 9)
+    done(f"draft worker: {per_token:.2f} ms per token + {max(overhead, 0.0):.2f} ms per request; "
+         f"channel {channel:.2f} ms")
     sync, round_overhead = measure_round_costs(pair)
+    done(f"duo round: sync {sync:.2f} ms, bookkeeping {round_overhead:.2f} ms")
     branches = measure_branch_steps(pair, repeats=3 if quick else 9) if pair.draft_runner == "fast" else []
+    done(f"batched draft branches: {len(branches)} sizes")
+    prefill = measure_prefill(pair, repeats=1 if quick else 5)
+    done(f"prefill: {max(prefill.values()):.0f} ms at {max(prefill)} tokens")
+    sps_draft = measure_sps_draft(pair, repeats=2 if quick else 9)
+    done(f"SpS's in-process draft: {sps_draft:.2f} ms per token")
     profile = LatencyProfile(
         machine=machine_name(),
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
         target_device=str(pair.target_device),
-        target_forward_ms=curve, prefill_ms=measure_prefill(pair, repeats=1 if quick else 5),
+        target_forward_ms=curve, prefill_ms=prefill,
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
-        sps_draft_ms_per_token=measure_sps_draft(pair, repeats=2 if quick else 9),
+        sps_draft_ms_per_token=sps_draft,
         channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
         draft_branch_ms=branches, notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
                "target_runner": pair.target_runner, **threads_note,
