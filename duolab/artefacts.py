@@ -152,15 +152,28 @@ def _default_producer() -> str | None:
     return None
 
 
-def start(producer: str) -> str:
+def real_pair_hash(repo: Path = REPO_DIR) -> str | None:
+    """The content hash of the real pair (`make real-pair`) as its build recorded it in
+    data/models/real_pair.json, while the committed draft is the one recorded there (the target
+    is not committed: its GGUF's sha256 is in the record)."""
+    record = repo / "data" / "models" / "real_pair.json"
+    if not record.exists():
+        return None
+    rec = json.loads(record.read_text())
+    draft = repo / "data" / "models" / rec["draft"]
+    return rec["pair"] if draft.is_dir() and folder_hash(draft) == rec["draft_hash"] else None
+
+
+def start(producer: str, target: str | Path | None = None, draft: str | Path | None = None) -> str:
     """Name the notebook (or script) whose outputs follow, made by the pair that `load_pair()`
-    loads (the shipped one, or DUOLAB_TARGET / DUOLAB_DRAFT); prints and returns one line:
-    pair, machine, date, mode and commit."""
+    loads (the shipped one, or DUOLAB_TARGET / DUOLAB_DRAFT), or by `target` and `draft`; prints
+    and returns one line: pair, machine, date, mode and commit."""
     if not (REPO_DIR / producer).exists():
         raise ValueError(f"producer must be a file of the repository, got {producer!r}")
     _state["producer"] = producer
-    _state["pair"] = pair_id = hash_of(*default_sources())
-    shipped = " (the shipped pair)" if pair_id == shipped_pair_hash() else " (NOT the shipped pair)"
+    _state["pair"] = pair_id = hash_of(*default_sources(target, draft))
+    shipped = (" (the shipped pair)" if pair_id == shipped_pair_hash() else
+               " (the real pair)" if pair_id == real_pair_hash() else " (NOT the shipped pair)")
     line = (f"{producer} · pair {pair_id}{shipped} · {describe_machine()} · "
             f"{_dt.date.today().isoformat()} · {'quick' if quick_mode() else 'full'} mode · "
             f"duolab {commit()}")
@@ -242,13 +255,14 @@ def stale_artefacts(repo: Path = REPO_DIR) -> list[str]:
     """One line per committed artefact that does not show the shipped pair and current files."""
     entries = read_manifest(repo / "data" / MANIFEST_NAME)
     pair = pair_hash(repo / "data" / "models" / "target", repo / "data" / "models" / "draft")
+    pairs = {pair, real_pair_hash(repo)} - {None}  # the lesson on the real pair shows that pair
     problems = []
     for path in committed_artefacts(repo):
         key = path.relative_to(repo).as_posix()
         e = entries.get(key)
         if e is None:
             problems.append(f"{key}: no producer recorded")
-        elif e["pair"] != pair:
+        elif e["pair"] not in pairs:
             problems.append(f"{key}: made with pair {e['pair']}, the shipped pair is {pair}")
         elif e["sha256"] != sha256_file(path):
             problems.append(f"{key}: changed since {e['producer']} wrote it")
@@ -257,23 +271,24 @@ def stale_artefacts(repo: Path = REPO_DIR) -> list[str]:
         elif e["mode"] != "full":
             problems.append(f"{key}: made in {e['mode']} mode")
     for nb in sorted((repo / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        problems += notebook_problems(nb, pair, repo)
+        problems += notebook_problems(nb, pairs, repo)
     for key in sorted(set(entries) - {p.relative_to(repo).as_posix() for p in committed_artefacts(repo)}):
         problems.append(f"{key}: in the manifest, but the file is gone")
     return problems
 
 
-def notebook_problems(nb: Path, pair: str, repo: Path = REPO_DIR) -> list[str]:
+def notebook_problems(nb: Path, pairs: set[str], repo: Path = REPO_DIR) -> list[str]:
     """A notebook is current when it carries the outputs of a full run whose first output (from
-    `start`) names the shipped pair."""
+    `start`) names one of `pairs` (the shipped pair, or the real pair for its lesson)."""
     key = nb.relative_to(repo).as_posix()
     cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
     if not any(c.get("outputs") for c in cells):
         return [f"{key}: committed without the outputs of a run"]
     first = next((c for c in cells if c.get("outputs")), None)
     text = "".join("".join(o.get("text", "")) for o in first["outputs"])
-    if f"{key} · pair {pair} " not in text:
-        return [f"{key}: its first output does not name the shipped pair {pair}: {text[:120]!r}"]
+    if not any(f"{key} · pair {p} " in text for p in pairs):
+        return [f"{key}: its first output does not name the shipped pair {' or '.join(sorted(pairs))}: "
+                f"{text[:120]!r}"]
     if "· full mode ·" not in text:
         return [f"{key}: its outputs are not from a full run"]
     return []

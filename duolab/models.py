@@ -65,6 +65,10 @@ class Pair:
         return self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
                                                   add_generation_prompt=True)
 
+    def as_prompt(self, text: str) -> str:
+        """A task's prompt as this pair is asked it: in its chat template when it has one."""
+        return self.chat_prompt(text) if self.has_chat_template else text
+
     def runner(self, role: str):
         """The KV-cached forward of the 'target' or the 'draft', emptied for a new sequence.
 

@@ -34,13 +34,14 @@ class DraftSpec:
 
 @dataclass(frozen=True)
 class DistillSpec:
-    steps: int = 1500
+    epochs: float = 10.0
     batch_tokens: int = 6144  # padded tokens per batch (rows of similar length go together)
     lr: float = 2e-3
     warmup: int = 60
     weight_decay: float = 0.1
     soft_weight: float = 1.0
     prompt_weight: float = 0.5
+    prompt_share: float = 0.3  # of the prompt's positions, the share that is learned in a batch
     val_fraction: float = 0.04
     seed: int = 7
     threads: int = 2
@@ -102,7 +103,8 @@ def batches(rows: list[Row], batch_tokens: int, rng: random.Random) -> list[list
     return out
 
 
-def _tensors(batch: list[Row], pad: int, k: int, system_len: int, prompt_weight: float):
+def _tensors(batch: list[Row], pad: int, k: int, system_len: int, prompt_weight: float, prompt_share: float,
+             rng):
     import torch
 
     L = max(len(r.ids) for r in batch)
@@ -119,7 +121,10 @@ def _tensors(batch: list[Row], pad: int, k: int, system_len: int, prompt_weight:
         ids[i, :n] = torch.tensor(r.ids)
         mask[i, :n] = 1
         hard[i, :n - 1] = ids[i, 1:n]
-        weight[i, system_len:r.n_prompt - 1] = prompt_weight  # the prompt's text, not the fixed system part
+        # a sample of the prompt's own positions (not the fixed system part): enough to learn the
+        # context's language at a fraction of the head's cost
+        picked = torch.rand(max(0, r.n_prompt - 1 - system_len), generator=rng) < prompt_share
+        weight[i, system_len:r.n_prompt - 1] = prompt_weight * picked
         a = r.n_prompt - 1  # position whose next token is the answer's first
         weight[i, a:n - 1] = 1.0
         is_answer[i, a:n - 1] = True
@@ -161,50 +166,55 @@ def train(rows: list[Row], spec: DraftSpec, tspec: DistillSpec, target_dir: Path
     model.tie_weights()
     del target
     rng = random.Random(tspec.seed)
+    gen = torch.Generator().manual_seed(tspec.seed)
     rows = rows[:]
     rng.shuffle(rows)
     n_val = max(1, int(len(rows) * tspec.val_fraction))
     val, train_rows = rows[:n_val], rows[n_val:]
     k = len(rows[0].top_ids[0])
+    per_epoch = len(batches(train_rows, tspec.batch_tokens, random.Random(0)))
+    steps = max(1, round(tspec.epochs * per_epoch))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tspec.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=tspec.lr, betas=(0.9, 0.95))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[draft] {n_params / 1e6:.2f}M params; {len(train_rows)} rows "
-          f"({sum(len(r.ids) for r in train_rows)} tokens), {n_val} held out; {tspec.steps} steps", flush=True)
+          f"({sum(len(r.ids) for r in train_rows)} tokens), {n_val} held out; {steps} steps "
+          f"({tspec.epochs} epochs of {per_epoch} batches)", flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     queue: list = []
     t0 = time.time()
     run = [0.0, 0, 0]
-    for step in range(tspec.steps):
+    for step in range(steps):
         if not queue:
             queue = batches(train_rows, tspec.batch_tokens, rng)
         lr = tspec.lr * min(1.0, (step + 1) / tspec.warmup)
         if step >= tspec.warmup:
-            t = (step - tspec.warmup) / max(1, tspec.steps - tspec.warmup)
+            t = (step - tspec.warmup) / max(1, steps - tspec.warmup)
             lr = tspec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, n, agree = losses(model, _tensors(queue.pop(), tok.pad_token_id, k, system_len, tspec.prompt_weight), tspec.soft_weight)
+        loss, n, agree = losses(model, _tensors(queue.pop(), tok.pad_token_id, k, system_len, tspec.prompt_weight,
+                                        tspec.prompt_share, gen), tspec.soft_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         run = [run[0] + loss.item(), run[1] + n, run[2] + agree]
-        if (step + 1) % 25 == 0 or step + 1 == tspec.steps:
+        if (step + 1) % 25 == 0 or step + 1 == steps:
             el = time.time() - t0
             rec = {"step": step + 1, "loss": round(run[0] / 25, 4), "train_agree": round(run[2] / max(1, run[1]), 4),
-                   "lr": round(lr, 6), "elapsed_s": round(el), "eta_s": round(el / (step + 1) * (tspec.steps - step - 1))}
-            if (step + 1) % 250 == 0 or step + 1 == tspec.steps:
+                   "lr": round(lr, 6), "elapsed_s": round(el), "eta_s": round(el / (step + 1) * (steps - step - 1))}
+            if (step + 1) % per_epoch < 25 and step + 1 >= per_epoch:  # about once an epoch
                 rec.update(evaluate(model, val, tok.pad_token_id, k, system_len, tspec))
             print(f"[draft] {json.dumps(rec)}", flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             run = [0.0, 0, 0]
     log.close()
-    meta = {"params": n_params, "model": asdict(spec), "train": asdict(tspec), "train_seconds": round(time.time() - t0),
+    meta = {"params": n_params, "steps": steps, "model": asdict(spec), "train": asdict(tspec), "train_seconds": round(time.time() - t0),
             "train_rows": len(train_rows), **evaluate(model, val, tok.pad_token_id, k, system_len, tspec)}
     save(model, tok, out_dir, meta)
     return meta
@@ -218,7 +228,7 @@ def evaluate(model, val: list[Row], pad: int, k: int, system_len: int, tspec: Di
     per: dict[str, list[int]] = {}
     with torch.no_grad():
         for r in val:
-            _, n, agree = losses(model, _tensors([r], pad, k, system_len, tspec.prompt_weight), tspec.soft_weight)
+            _, n, agree = losses(model, _tensors([r], pad, k, system_len, tspec.prompt_weight, 0.0, None), tspec.soft_weight)
             per.setdefault(r.task, [0, 0])
             per[r.task][0] += agree
             per[r.task][1] += n

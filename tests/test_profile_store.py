@@ -80,3 +80,15 @@ def test_chat_template_wraps_the_shipped_prompts(toy_paths, monkeypatch):
     est = profile_store.workload_estimate(pair)
     assert est.source == "shipped prompts (7 tasks) in the chat template"
     assert len(seen) == 7 and all(s.startswith("<user>") and s.endswith("<assistant>") for s in seen)
+
+
+def test_prior_alpha_is_measured_once_per_pair_and_prompts(toy_paths, capsys, monkeypatch):
+    pair = load_pair(*toy_paths)
+    first = profile_store.workload_estimate(pair, ["The dog ran", "A bird"])
+    assert "measuring this pair's greedy agreement (the prior alpha) on workload_prompts (2 given)" in \
+        capsys.readouterr().out
+    monkeypatch.setattr(profile_store, "measure_workload", lambda *a: pytest.fail("measured twice"))
+    again = profile_store.workload_estimate(load_pair(*toy_paths), ["The dog ran", "A bird"])
+    assert again == first and capsys.readouterr().out == ""
+    with pytest.raises(pytest.fail.Exception, match="measured twice"):
+        profile_store.workload_estimate(pair, ["Another prompt"])

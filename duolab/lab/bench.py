@@ -134,11 +134,11 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
     labels = list(methods)
     pairs = {label: methods[label].get("pair", pair) for label in labels}
     kwargs = {label: {k: v for k, v in methods[label].items() if k != "pair"} for label in labels}
-    warm = load_prompts(tasks[0], 1)[0]
+    warm = pair.as_prompt(load_prompts(tasks[0], 1)[0])  # prompts are asked in the chat template if any
     for label in labels:
         generate(pairs[label], warm, **common, **kwargs[label])
 
-    work = [(t, i, p) for t in tasks for i, p in enumerate(load_prompts(t, n_prompts))]
+    work = [(t, i, pair.as_prompt(p)) for t in tasks for i, p in enumerate(load_prompts(t, n_prompts))]
     rows = []
     for n, (task, index, prompt) in enumerate(tqdm(work, desc="benchmark", disable=not progress)):
         reference = None
@@ -262,7 +262,7 @@ def budget_check(pair: Pair, profile: LatencyProfile, task: str, n_prompts: int,
     methods = {"ar": {"method": "ar"},
                **{f"sps:{b}": {"method": "sps", "budget": b} for b in sps_budgets},
                **{f"duo:{b}": {"method": "duo", "budget": b} for b in duo_budgets}}
-    workload = measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens)
+    workload = measure_workload(pair, [pair.as_prompt(p) for p in load_prompts(task, n_prompts)], max_new_tokens)
     raw = run_benchmark(pair, methods, [task], n_prompts, max_new_tokens, repeats, progress=False)
     summary = summarize(raw)
     summary = summary[summary.task == task].set_index("label")

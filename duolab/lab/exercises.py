@@ -181,6 +181,22 @@ def _h100_in_band(answer):
     return answer == (BAND[0] <= ratio < BAND[1]), f"t_d / T_t(1) = {ratio:.3f}, the band is {BAND}"
 
 
+def _real_quality() -> pd.DataFrame:
+    return pd.read_csv(DATA_DIR / "results" / "real_pair_quality.csv")
+
+
+def _chat_overhead() -> int:
+    from transformers import AutoTokenizer
+
+    from duolab.paths import REAL_DRAFT
+    from duolab.prompts import load_prompts
+
+    tok = AutoTokenizer.from_pretrained(str(REAL_DRAFT))
+    text = load_prompts("mt_bench", 1)[0]
+    chat = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    return len(tok.encode(chat)) - len(tok.encode(text))
+
+
 EXERCISES: dict[str, Exercise] = {
     "00-1": Exercise(_tau_of_sps, "τ is new tokens per target forward: both are in g.stats"),
     "00-2": Exercise(_target_is_right, "read the target's last line and the reference's"),
@@ -208,6 +224,10 @@ EXERCISES: dict[str, Exercise] = {
                      "the column 'duo / sps best' of the fair table; answer a task name"),
     "05-2": Exercise(lambda a: _number(a, _fair("duo ttft / sps best")["median"], 0.01, "median = "),
                      "the column 'duo ttft / sps best', row 'median'"),
+    "07-1": Exercise(lambda a: _number(a, int((_real_quality().agreement >= 0.5).sum()), 0.0, "tasks with α >= 0.5: "),
+                     "count the rows of real_pair_quality.csv whose agreement is at least 0.5"),
+    "07-2": Exercise(lambda a: _number(a, _chat_overhead(), 0.0, "tokens the template adds: "),
+                     "len(tok.encode(chat text)) - len(tok.encode(plain text)), tok from data/models/smollm2-draft"),
     "06-1": Exercise(_h100_in_band, "regime.regime_point(profile)[0] against regime.BAND"),
     "06-2": Exercise(_regime_cell, "regime.duo_over_sps(regime.synthetic_profile(base, 0.25, 1.0), 0.9, runs=4)"),
 }

@@ -76,16 +76,11 @@ def draft_agreement(draft, prompt_ids: list[int], continuation: list[int]) -> in
     return sum(a == b for a, b in zip(logits.argmax(-1).tolist(), continuation, strict=False))
 
 
-def as_prompt(pair: Pair, text: str) -> str:
-    """A held-out prompt as the pair is asked it: in its chat template when it has one."""
-    return pair.chat_prompt(text) if pair.has_chat_template else text
-
-
 def accuracy(pair: Pair, task: str, n_prompts: int, new_tokens: int = 128) -> float:
     """Share of held-out prompts whose greedy answer (the pair's target) scores equal to the reference's."""
     score, right, rows = SCORERS[task], 0, prompt_rows(task, n_prompts)
     for row in rows:
-        out = generate(pair, as_prompt(pair, row["prompt"]), max_new_tokens=new_tokens).text
+        out = generate(pair, pair.as_prompt(row["prompt"]), max_new_tokens=new_tokens).text
         right += int(score(out) is not None and score(out) == score(row["reference"]))
     return right / len(rows)
 
@@ -112,7 +107,7 @@ def task_quality(pair: Pair, draft_alone: Pair, task: str, n_prompts: int, new_t
     loss = {"target": [0.0, 0], "draft": [0.0, 0]}
     agree, total, samples = 0, 0, []
     for i, row in enumerate(prompt_rows(task, max(n_prompts, loss_prompts))):
-        prompt = as_prompt(pair, row["prompt"])
+        prompt = pair.as_prompt(row["prompt"])
         p_ids = tok(prompt)["input_ids"]
         ref = tok(row["reference"], add_special_tokens=False)["input_ids"] + [eos]
         for name, m in (("target", pair.target), ("draft", pair.draft)):
@@ -140,7 +135,7 @@ def latencies(pair: Pair) -> dict:
     """Per-token decode latency in ms at 1 thread (median of 128 steps after mt_bench's first
     prompt), through transformers and through the fast runner."""
     torch.set_num_threads(1)
-    ids = pair.tokenizer(as_prompt(pair, prompt_rows("mt_bench", 1)[0]["prompt"]))["input_ids"]
+    ids = pair.tokenizer(pair.as_prompt(prompt_rows("mt_bench", 1)[0]["prompt"]))["input_ids"]
     models = (("target", pair.target), ("draft", pair.draft))
     hf = {name: step_seconds(CachedModel(m), ids) for name, m in models}
     fast = {name: step_seconds(FastLlama(m), ids) for name, m in models}

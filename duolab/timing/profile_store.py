@@ -15,8 +15,10 @@ duolab.generation.generate calls both when duo's options choose per round.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from duolab.artefacts import hash_of, machine_fingerprint, machine_slug
@@ -67,10 +69,14 @@ def profile_cache_path(pair: Pair, quick: bool) -> Path:
     fingerprint), the pair's content hash, and a hash of the set-up (device, runners, layout)."""
     setup = f"{pair.target_device}|{pair.draft_runner}|{pair.target_runner}|{pair.layout}"
     digest = hashlib.sha256(setup.encode()).hexdigest()[:8]
-    pair_id = pair.resources.get("content_hash")
-    if pair_id is None:
-        pair_id = pair.resources["content_hash"] = hash_of(pair.target_source, pair.draft_source).replace(":", "-")
-    return profile_cache_dir() / f"{machine_slug()}-{pair_id}-{digest}{'-quick' if quick else ''}.json"
+    return profile_cache_dir() / f"{machine_slug()}-{_pair_id(pair)}-{digest}{'-quick' if quick else ''}.json"
+
+
+def _pair_id(pair: Pair) -> str:
+    """The pair's content hash (duolab.artefacts.hash_of), computed once per Pair."""
+    if "content_hash" not in pair.resources:
+        pair.resources["content_hash"] = hash_of(pair.target_source, pair.draft_source).replace(":", "-")
+    return pair.resources["content_hash"]
 
 
 def _cached_on_disk(pair: Pair, quick: bool) -> LatencyProfile | None:
@@ -112,22 +118,39 @@ def workload_prompts(pair: Pair) -> tuple[list[str], str]:
     """One shipped prompt per task, in the pair's chat template when its tokenizer has one, and
     words saying which prompts these are."""
     prompts = [load_prompts(t, 1)[0] for t in TASKS]
-    if pair.has_chat_template:
-        return [pair.chat_prompt(p) for p in prompts], f"shipped prompts ({len(TASKS)} tasks) in the chat template"
-    return prompts, f"shipped prompts ({len(TASKS)} tasks)"
+    chat = " in the chat template" if pair.has_chat_template else ""
+    return [pair.as_prompt(p) for p in prompts], f"shipped prompts ({len(TASKS)} tasks){chat}"
 
 
-def workload_estimate(pair: Pair, prompts: list[str] | None = None) -> Workload:
+def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: bool = True) -> Workload:
     """The pair's greedy acceptance on `prompts` (as given), else on `workload_prompts(pair)`:
-    measured once per set of prompts, kept on the pair. `Workload.source` says which were used."""
+    measured once per pair and set of prompts (kept on the pair and in the cache beside the
+    profiles: alpha depends on the weights and prompts, not on the machine). `Workload.source`
+    says which prompts were used; `verbose` says when it measures."""
     if prompts is not None and (isinstance(prompts, str) or not prompts
                                 or not all(isinstance(p, str) and p for p in prompts)):
         raise ValueError("workload_prompts must be a non-empty list of non-empty strings")
     key = ("workload_estimate", tuple(prompts) if prompts else None)
-    if key not in pair.resources:
-        if prompts:
-            used, source = list(prompts), f"workload_prompts ({len(prompts)} given)"
-        else:
-            used, source = workload_prompts(pair)
-        pair.resources[key] = replace(measure_workload(pair, used, 64), source=source)
-    return pair.resources[key]
+    if key in pair.resources:
+        return pair.resources[key]
+    if prompts:
+        used, source = list(prompts), f"workload_prompts ({len(prompts)} given)"
+    else:
+        used, source = workload_prompts(pair)
+    digest = hashlib.sha256("\0".join(used).encode()).hexdigest()[:12]
+    path = profile_cache_path(pair, False).parent.parent / "workloads" / f"{_pair_id(pair)}-{digest}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        workload = Workload(**{**saved, "shapes": [tuple(s) for s in saved["shapes"]]})
+    else:
+        if verbose:
+            print(f"measuring this pair's greedy agreement (the prior alpha) on {source}: "
+                  f"{len(used)} prompts x up to 64 new tokens", flush=True)
+        t0 = time.perf_counter()
+        workload = replace(measure_workload(pair, used, 64), source=source)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(workload)) + "\n")
+        if verbose:
+            print(f"  alpha = {workload.alpha:.3f} ({time.perf_counter() - t0:.0f} s); saved {path}", flush=True)
+    pair.resources[key] = workload
+    return workload

@@ -90,7 +90,8 @@ def task_workloads(pair: Pair, tasks=TASKS, prompts_per_task: int = 2,
     for task in tasks:
         key = (task, prompts_per_task, max_new_tokens)
         if key not in cache:
-            cache[key] = measure_workload(pair, load_prompts(task, prompts_per_task), max_new_tokens)
+            cache[key] = measure_workload(pair, [pair.as_prompt(p) for p in load_prompts(task, prompts_per_task)],
+                                          max_new_tokens)
         out[task] = cache[key]
     return out
 
