@@ -55,7 +55,8 @@ def report_duo(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_token
           f" ms over the run; median {profile.target_ms(1):.2f} and {profile.draft_ms_per_token:.3f}")
     if profile_out:
         profile.save(profile_out)
-    workloads = {task: measure_workload(pair, load_prompts(task, n_prompts), max_new_tokens) for task in tasks}
+    workloads = {task: measure_workload(pair, [pair.as_prompt(p) for p in load_prompts(task, n_prompts)],
+                                        max_new_tokens) for task in tasks}
     table = duo_report(profile, summary, workloads)
     save_table(table, path)
     print("\nduo per task: empty-start fraction (paper schedule -> default), outcome hit rate, draft idle,"
