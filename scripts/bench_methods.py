@@ -85,6 +85,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--gpu-draft-sps", type=int, nargs="*", default=[], metavar="BUDGET",
                     help="also SpS with the draft on the target's GPU (the paper's baseline) at these budgets")
     ap.add_argument("--profile-out", default=None, help="also save the run profile (see report_duo) here")
+    ap.add_argument("--no-duo-report", action="store_true",
+                    help="skip duo's simulator report (a quick profile after each task, a full one at the end)")
     return ap.parse_args()
 
 
@@ -112,7 +114,7 @@ def main() -> None:
         run_profiles = []  # for duo's report: the machine as the run saw it, once per task
 
         def after_task(task: str) -> None:
-            if any(m["method"] == "duo" for m in methods.values()):
+            if any(m["method"] == "duo" for m in methods.values()) and not args.no_duo_report:
                 run_profiles.append(profile_pair(pair, quick=True))
 
         raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
@@ -129,7 +131,7 @@ def main() -> None:
         save_table(raw, out / f"{args.name}_raw.csv")
         save_table(summary, out / f"{args.name}_summary.csv")
         print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
-        if "duo" in set(summary.label):  # needs the pair: its profile and each task's greedy agreement
+        if "duo" in set(summary.label) and not args.no_duo_report:  # needs the pair: its profile and each task's greedy agreement
             report_duo(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
                        args.profile_out, run_profiles)
     print(f"{len(raw)} generations, {time.time() - t0:.0f} s in all; wrote {out}/{args.name}_*.csv")
