@@ -191,10 +191,13 @@ def _markdown_quality(rep: dict) -> list[str]:
            f"(ratio {rep['params']['draft'] / rep['params']['target']:.3f}).", ""]
     for name in ("target", "draft"):
         m = rep["training"].get(name) or {}
-        if m:
+        if "step" in m:  # the shipped pair's record (recipe.training); the real pair's draft differs
             out.append(f"- {name}: step {m['step']}{' (final)' if m.get('final') else ' (checkpoint)'}, "
                        f"{m['tokens_seen']:,} training tokens, {m['train_seconds'] / 60:.0f} min, "
                        f"train loss {m['last_loss']}, validation loss {m['val_loss']}")
+        elif "steps" in m:  # recipe.distill's record
+            out.append(f"- {name}: {m['steps']} steps on {m['train_rows']:,} of the target's answers, "
+                       f"{m['train_seconds'] / 60:.0f} min, held-out agreement {m['val_agree']}")
     s = rep["settings"]
     out += ["", f"Per task, on the first {s['prompts_per_task']} held-out prompts "
             f"(loss = mean cross-entropy in nats on reference continuation + EOS; agreement = share of "
@@ -234,6 +237,8 @@ def _markdown_runtime(rep: dict) -> list[str]:
                     f"  - reference: {json.dumps(smp['reference'][:200])}",
                     f"  - target: {json.dumps(smp['target'][:200])}",
                     f"  - draft: {json.dumps(smp['draft'][:200])}"]
+    if not rep["sha256"]:
+        return out
     out += ["", "sha256 of shipped files:", "", "```"]
     out += [f"{h}  {p}" for p, h in rep["sha256"].items()]
     return out + ["```"]
