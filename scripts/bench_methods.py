@@ -103,7 +103,7 @@ def main() -> None:
         print(pair)
         # Before any method runs: on a GPU host this chooses the calling process's threads (every
         # method then runs with them), and duo's policy never measures its profile mid-run.
-        prof = cached_profile(pair)
+        prof = cached_profile(pair, quick=True)  # a saved full one is taken; a new pair gets a quick one
         print(f"profile for duo's policy: {prof.machine}, measured {prof.notes.get('when')}, "
               f"caller threads {prof.notes.get('caller_threads')}")
         slow = load_pair(**load, draft_runner="transformers") if fair else None
