@@ -1,7 +1,8 @@
 """Build the real pair: SmolLM2-135M-Instruct (target) and a small draft distilled from it.
 
-    python -m recipe.real_pair                  # make real-pair: the target, then the report
+    python -m recipe.real_pair                  # make real-pair: the target (and the pair's record)
     python -m recipe.real_pair --retrain        # also distill the draft again (about 90 min)
+    python -m recipe.real_pair --only report    # the measurements (about 10 min)
     python -m recipe.real_pair --only target    # one stage: target, data, draft or report
     python -m recipe.real_pair --smoke          # a few steps of the draft into build/smoke_real
 
@@ -15,7 +16,8 @@ Stages:
            build/real_pair/distill.jsonl.
   draft    trains the draft on those answers (recipe.distill), data/models/smollm2-draft/
            (committed, fp16). Skipped when it is there, unless --retrain.
-  report   loss on reference continuations, alpha per task, accuracy, decode steps
+  record   data/models/real_pair.json: the pair's content hash (duolab.artefacts.real_pair_hash).
+  report   (only when asked) loss on reference continuations, alpha per task, accuracy, decode steps
            (duolab.lab.pair_report, in the chat template): build/real_pair/report.json and
            data/results/real_pair_quality.csv.
 """
@@ -214,7 +216,6 @@ def report(prompts: int = 5, accuracy_prompts: int = 10, threads: int = 2) -> di
     from duolab import artefacts
     from duolab.lab import pair_report
 
-    write_record()
     rep = pair_report.measure(None, prompts, 64, threads, accuracy_prompts, loss_prompts=20,
                               target=REAL_TARGET, draft=REAL_DRAFT)
     BUILD.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,9 @@ def main() -> None:
                         log=ROOT / "build" / "smoke_real" / "draft_log.jsonl")
         else:
             build_draft(BUILD / "distill.jsonl", epochs=args.draft_epochs)
-    if args.only in (None, "report") and not args.smoke:
+    if args.only in (None, "target", "draft", "report") and not args.smoke:
+        write_record()
+    if args.only == "report":  # about 10 minutes: not part of make real-pair
         report()
     print(f"done in {time.time() - t0:.0f}s", flush=True)
 
