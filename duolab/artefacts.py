@@ -154,13 +154,13 @@ def _default_producer() -> str | None:
 
 def real_pair_hash(repo: Path = REPO_DIR) -> str | None:
     """The content hash of the real pair (`make real-pair`) as its build recorded it in
-    data/models/real_pair.json, while the committed draft is the one recorded there (the target
+    data/real_pair/record.json, while the committed draft is the one recorded there (the target
     is not committed: its GGUF's sha256 is in the record)."""
-    record = repo / "data" / "models" / "real_pair.json"
+    record = repo / "data" / "real_pair" / "record.json"
     if not record.exists():
         return None
     rec = json.loads(record.read_text())
-    draft = repo / "data" / "models" / rec["draft"]
+    draft = record.parent / rec["draft"]
     return rec["pair"] if draft.is_dir() and folder_hash(draft) == rec["draft_hash"] else None
 
 

@@ -64,7 +64,7 @@ def results_dir() -> Path:
 # The real pair (`make real-pair`): SmolLM2-135M-Instruct, dequantized from a PyPI wheel into a
 # folder that is not committed, and its distilled draft, which is.
 REAL_TARGET = REPO_DIR / "build" / "models" / "smollm2-135m-instruct"
-REAL_DRAFT = DATA_DIR / "models" / "smollm2-draft"
+REAL_DRAFT = DATA_DIR / "real_pair" / "smollm2-draft"
 
 
 def real_pair_built() -> bool:

@@ -14,9 +14,9 @@ Stages:
   data     the target answers fresh training prompts of the seven tasks (never the held-out
            sets), greedily, in its chat template, with its top-k log-probabilities:
            build/real_pair/distill.jsonl.
-  draft    trains the draft on those answers (recipe.distill), data/models/smollm2-draft/
+  draft    trains the draft on those answers (recipe.distill), data/real_pair/smollm2-draft/
            (committed, fp16). Skipped when it is there, unless --retrain.
-  record   data/models/real_pair.json: the pair's content hash (duolab.artefacts.real_pair_hash).
+  record   data/real_pair/record.json: the pair's content hash (duolab.artefacts.real_pair_hash).
   report   (only when asked) loss on reference continuations, alpha per task, accuracy, decode steps
            (duolab.lab.pair_report, in the chat template): build/real_pair/report.json and
            data/results/real_pair_quality.csv.
@@ -194,7 +194,7 @@ def build_draft(data: Path, out: Path = REAL_DRAFT, target: Path = REAL_TARGET, 
 
 
 def write_record() -> dict:
-    """data/models/real_pair.json: the pair's content hash, the committed draft's folder hash and
+    """data/real_pair/record.json: the pair's content hash, the committed draft's folder hash and
     the target's GGUF, so that artefacts of the real pair are known as such where the target is not
     built (duolab.artefacts.real_pair_hash)."""
     from duolab import artefacts
@@ -202,8 +202,8 @@ def write_record() -> dict:
     rec = {"pair": artefacts.pair_hash(REAL_TARGET, REAL_DRAFT), "draft": REAL_DRAFT.name,
            "draft_hash": artefacts.folder_hash(REAL_DRAFT), "target": REAL_TARGET.relative_to(ROOT).as_posix(),
            "target_source": {"wheel": WHEEL, **json.loads((REAL_TARGET / "source.json").read_text())}}
-    (REAL_DRAFT.parent / "real_pair.json").write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"record: {REAL_DRAFT.parent / 'real_pair.json'} (pair {rec['pair']})", flush=True)
+    (REAL_DRAFT.parent / "record.json").write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"record: {REAL_DRAFT.parent / 'record.json'} (pair {rec['pair']})", flush=True)
     return rec
 
 

@@ -227,7 +227,7 @@ EXERCISES: dict[str, Exercise] = {
     "07-1": Exercise(lambda a: _number(a, int((_real_quality().agreement >= 0.5).sum()), 0.0, "tasks with α >= 0.5: "),
                      "count the rows of real_pair_quality.csv whose agreement is at least 0.5"),
     "07-2": Exercise(lambda a: _number(a, _chat_overhead(), 0.0, "tokens the template adds: "),
-                     "len(tok.encode(chat text)) - len(tok.encode(plain text)), tok from data/models/smollm2-draft"),
+                     "len(tok.encode(chat text)) - len(tok.encode(plain text)), tok from data/real_pair/smollm2-draft"),
     "06-1": Exercise(_h100_in_band, "regime.regime_point(profile)[0] against regime.BAND"),
     "06-2": Exercise(_regime_cell, "regime.duo_over_sps(regime.synthetic_profile(base, 0.25, 1.0), 0.9, runs=4)"),
 }
