@@ -42,6 +42,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 TOP_K = 8  # soft labels kept per answer token
 DATA_SEED = 101  # training prompts; the held-out prompt sets use recipe.tasks.HELDOUT_SEED
+DATA_ROWS = 1568  # the committed draft's data: 28 batches of 56 answers (42 minutes on 2 cores)
 
 
 def build_target(out: Path = REAL_TARGET, work: Path = BUILD) -> Path:
@@ -143,10 +144,10 @@ def greedy_answers(model, tok, texts: list[str], new_tokens: int) -> list[tuple[
     return answers
 
 
-def build_data(out: Path, target: Path = REAL_TARGET, per_task: int = 400, minutes: float = 30.0,
+def build_data(out: Path, target: Path = REAL_TARGET, rows_wanted: int = DATA_ROWS, minutes: float | None = None,
                batch: int = 56, new_tokens: int = 128, threads: int = 2) -> Path:
-    """The target's greedy answers to training prompts, appended to out (jsonl) batch by batch
-    until `minutes` have passed; a rerun continues where the file ends."""
+    """The target's greedy answers to the first `rows_wanted` training prompts, appended to out
+    (jsonl) batch by batch (or until `minutes` have passed); a rerun continues where the file ends."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -154,13 +155,13 @@ def build_data(out: Path, target: Path = REAL_TARGET, per_task: int = 400, minut
     tok = AutoTokenizer.from_pretrained(str(target))
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(str(target), dtype=torch.float32).eval()
-    rows = training_prompts(per_task)
+    rows = training_prompts(400)[:rows_wanted]
     done = sum(1 for _ in open(out)) if out.exists() else 0
     out.parent.mkdir(parents=True, exist_ok=True)
     t0, n_tok = time.time(), 0
     with open(out, "a") as f:
         for start in range(done, len(rows), batch):
-            if time.time() - t0 > minutes * 60:
+            if minutes is not None and time.time() - t0 > minutes * 60:
                 break
             chunk = rows[start:start + batch]
             answers = greedy_answers(model, tok, [chat_text(tok, user) for _, user, _ in chunk], new_tokens)
@@ -234,7 +235,7 @@ def report(prompts: int = 5, accuracy_prompts: int = 10, threads: int = 2) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("target", "data", "draft", "report"), help="run one stage")
-    ap.add_argument("--data-minutes", type=float, default=30.0, help="time given to the target's answers")
+    ap.add_argument("--data-minutes", type=float, default=None, help="stop the target's answers after this long")
     ap.add_argument("--draft-epochs", type=float, default=None, help="passes of the draft over the data")
     ap.add_argument("--smoke", action="store_true", help="a few steps of the draft into build/smoke_real")
     ap.add_argument("--retrain", action="store_true", help="distill the draft again even though it is committed")
