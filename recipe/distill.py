@@ -34,7 +34,7 @@ class DraftSpec:
 
 @dataclass(frozen=True)
 class DistillSpec:
-    epochs: float = 10.0
+    epochs: float = 6.0  # the committed draft: 306 steps, 37 min on 2 cores
     batch_tokens: int = 6144  # padded tokens per batch (rows of similar length go together)
     lr: float = 2e-3
     warmup: int = 60

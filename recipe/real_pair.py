@@ -1,7 +1,7 @@
 """Build the real pair: SmolLM2-135M-Instruct (target) and a small draft distilled from it.
 
     python -m recipe.real_pair                  # make real-pair: the target (and the pair's record)
-    python -m recipe.real_pair --retrain        # also distill the draft again (about 90 min)
+    python -m recipe.real_pair --retrain        # also distill the draft again (about 80 min)
     python -m recipe.real_pair --only report    # the measurements (about 10 min)
     python -m recipe.real_pair --only target    # one stage: target, data, draft or report
     python -m recipe.real_pair --smoke          # a few steps of the draft into build/smoke_real
@@ -247,7 +247,7 @@ def main() -> None:
     train = args.only in ("data", "draft") or args.smoke or args.retrain or not (REAL_DRAFT / "model.safetensors").exists()
     if args.only is None and not train:
         print(f"draft: {REAL_DRAFT} is committed ({sum(f.stat().st_size for f in REAL_DRAFT.iterdir()) / 1e6:.1f} MB);"
-              f" --retrain distills a new one (about 90 min on 2 cores)", flush=True)
+              f" --retrain distills a new one (about 80 min on 2 cores)", flush=True)
     if args.only in (None, "data") and train and not args.smoke:
         build_data(BUILD / "distill.jsonl", minutes=args.data_minutes)
     if args.only in (None, "draft") and train:
