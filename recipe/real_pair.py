@@ -226,7 +226,7 @@ def report(prompts: int = 5, accuracy_prompts: int = 10, threads: int = 2) -> di
         writer = csv.DictWriter(fh, pair_report.QUALITY_COLUMNS)
         writer.writeheader()
         writer.writerows(pair_report.quality_rows(rep))
-    artefacts.record(out, producer="python -m recipe.real_pair --only report",
+    artefacts.record(out, producer="recipe/real_pair.py",  # run as python -m recipe.real_pair --only report
                      pair=artefacts.pair_hash(REAL_TARGET, REAL_DRAFT))
     print(pair_report.markdown(rep), flush=True)
     return rep
