@@ -136,11 +136,13 @@ class LatencyProfile:
             notes={**first.notes, "median_of": len(profiles),
                    "when": f"{first.notes.get('when')} .. {profiles[-1].notes.get('when')}"})
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, artefact: bool = True) -> Path:
+        """Write the profile as JSON; `artefact`: enter it in the manifest (not for a cache file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        record(path)
+        if artefact:
+            record(path)
         return path
 
     @classmethod

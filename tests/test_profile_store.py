@@ -13,7 +13,7 @@ def test_first_profile_says_what_it_measures_then_comes_from_disk(toy_paths, cap
     path = profile_store.profile_cache_path(pair, quick=True)
     assert not path.exists()
     prof = duolab.profile(pair, quick=True)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # progress goes to stderr: stdout stays the caller's
     assert "profiling this pair on this machine (quick), about" in out
     assert "target forwards over 1..64 new tokens" in out
     for stage in range(1, 7):
@@ -25,7 +25,7 @@ def test_first_profile_says_what_it_measures_then_comes_from_disk(toy_paths, cap
     monkeypatch.setattr(profile_store, "profile_pair", lambda *a, **k: pytest.fail("measured twice"))
     again = load_pair(*toy_paths)
     assert duolab.profile(again, quick=True).target_forward_ms == prof.target_forward_ms
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
     # a full profile is not replaced by a quick one
     with pytest.raises(pytest.fail.Exception, match="measured twice"):
         duolab.profile(again, quick=False)
@@ -86,9 +86,9 @@ def test_prior_alpha_is_measured_once_per_pair_and_prompts(toy_paths, capsys, mo
     pair = load_pair(*toy_paths)
     first = profile_store.workload_estimate(pair, ["The dog ran", "A bird"])
     assert "measuring this pair's greedy agreement (the prior alpha) on workload_prompts (2 given)" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
     monkeypatch.setattr(profile_store, "measure_workload", lambda *a: pytest.fail("measured twice"))
     again = profile_store.workload_estimate(load_pair(*toy_paths), ["The dog ran", "A bird"])
-    assert again == first and capsys.readouterr().out == ""
+    assert again == first and capsys.readouterr().err == ""
     with pytest.raises(pytest.fail.Exception, match="measured twice"):
         profile_store.workload_estimate(pair, ["Another prompt"])

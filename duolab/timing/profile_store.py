@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -98,11 +99,11 @@ def profile(pair: Pair, quick: bool = False, verbose: bool = True) -> LatencyPro
         return prof
     prof = _saved_here(pair) or _cached_on_disk(pair, quick)
     if prof is None:
-        say = (lambda message: print(message, flush=True)) if verbose else None
+        say = (lambda message: print(message, file=sys.stderr, flush=True)) if verbose else None
         prof = profile_pair(pair, quick=quick, progress=say)
-        path = prof.save(profile_cache_path(pair, quick))
-        if verbose:
-            print(f"saved {path}: this pair on this machine is not measured again", flush=True)
+        path = prof.save(profile_cache_path(pair, quick), artefact=False)  # a cache file, not an artefact
+        if say:
+            say(f"saved {path}: this pair on this machine is not measured again")
     else:  # the caller's threads are this process's choice, not the saved file's
         caller_threads_note(pair)
     pair.resources["latency_profile"] = prof
@@ -145,12 +146,13 @@ def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: boo
     else:
         if verbose:
             print(f"measuring this pair's greedy agreement (the prior alpha) on {source}: "
-                  f"{len(used)} prompts x up to 64 new tokens", flush=True)
+                  f"{len(used)} prompts x up to 64 new tokens", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         workload = replace(measure_workload(pair, used, 64), source=source)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(workload)) + "\n")
         if verbose:
-            print(f"  alpha = {workload.alpha:.3f} ({time.perf_counter() - t0:.0f} s); saved {path}", flush=True)
+            print(f"  alpha = {workload.alpha:.3f} ({time.perf_counter() - t0:.0f} s); saved {path}",
+                  file=sys.stderr, flush=True)
     pair.resources[key] = workload
     return workload
