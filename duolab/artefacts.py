@@ -59,18 +59,33 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _content_sha256(path: Path) -> str:
+    """A file's sha256, except that a JSON file carrying a top-level "transformers_version"
+    (config.json, generation_config.json) is hashed as its parsed content without that key:
+    it names the library that saved the file, not the model, and a fresh conversion with
+    another transformers would otherwise be another pair (and every artefact stale)."""
+    if path.suffix == ".json" and b'"transformers_version"' in (raw := path.read_bytes()):
+        with contextlib.suppress(ValueError):  # not JSON after all: its bytes
+            data = json.loads(raw)
+            if isinstance(data, dict) and "transformers_version" in data:
+                del data["transformers_version"]
+                return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return sha256_file(path)
+
+
 @functools.lru_cache(maxsize=None)
 def _hash_folder(folder: str, stamp: tuple) -> str:
     h = hashlib.sha256()
     for p in sorted(Path(folder).rglob("*")):
         if p.is_file():
             h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-            h.update(sha256_file(p).encode())
+            h.update(_content_sha256(p).encode())
     return h.hexdigest()
 
 
 def folder_hash(folder: str | Path) -> str:
-    """sha256 over a model folder's files (names and contents); cached while no file changes."""
+    """sha256 over a model folder's files (names and contents, a config's "transformers_version"
+    left out); cached while no file changes."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"not a model folder: {folder}")

@@ -26,8 +26,8 @@ from duolab.timing.outcome_cache import OutcomeCache
 from duolab.trace import TRACE_COLUMNS
 
 # how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that
-# was pre-drafted for it); duo measures it per generation as `outcome_hit_rate` (0.20-0.33 on the
-# seven tasks with the default pair, median 0.24)
+# was pre-drafted for it): an assumption, fixed here; duo measures it per generation as
+# `outcome_hit_rate`, and notebook 06 sets the two side by side (data/results/methods_duo.csv)
 OUTCOME_HIT = 0.25
 
 
