@@ -49,3 +49,33 @@ def test_round_robin_calls_after_task_once_per_task_in_order(toy_pair):
                         progress=False, after_task=seen.append)
     assert seen == ["qa", "rag"]
     assert len(raw) == 2 * 2 * 2 * 2 and raw.matches_ar.all()
+
+
+@pytest.mark.parametrize("run", ["methods", "real_pair/methods", "slowdraft/methods", "gpu/methods"])
+def test_figures_plot_the_tables_numbers(run):
+    """One aggregation: the committed fair table is what its raw run gives (ratio of total times
+    per task, median over tasks), and notebook 05's bars are that table's numbers, to 3 digits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from duolab.lab.bench import per_prompt_table, relative_to, summarize
+    from duolab.lab.plots import FIGURE_METHODS, bar_heights, plot_fair_bars
+    from duolab.paths import DATA_DIR
+
+    raw = pd.read_csv(DATA_DIR / "results" / f"{run}_raw.csv")
+    committed = pd.read_csv(DATA_DIR / "results" / f"{run}_fair.csv").set_index("task")
+    recomputed = fair_table(relative_to(summarize(raw), "ar")).set_index("task")
+    speedups = [c for c in committed if c.endswith("speedup") or c.startswith("duo /")]
+    pd.testing.assert_frame_equal(recomputed[speedups].loc[committed.index], committed[speedups],
+                                  check_exact=False, atol=5e-4, check_dtype=False)
+    for value in ("speedup", "ttft_ms"):
+        ax = plot_fair_bars(committed.reset_index(), value, {"ar": "ar", **FIGURE_METHODS},
+                            per_prompt=per_prompt_table(raw, committed.reset_index()))
+        shown = bar_heights(ax)
+        plt.close(ax.figure)
+        for name, legend_name in {"ar": "ar", **FIGURE_METHODS}.items():
+            if f"{name} {value}" in committed:
+                table = committed.drop("median")[f"{name} {value}"]
+                assert (shown[legend_name].round(3) == table.round(3)).all(), (run, name, value)

@@ -51,6 +51,10 @@ FAIR = ["ar", *(f"sps:budget={b}" for b in FAIR_SPS_BUDGETS), "pld", "hf", "duo"
 SLOW_SPS, SLOW_DUO = "sps, transformers drafter", "duo, transformers drafter"
 # The paper's SpS baseline on a GPU host: the draft on the GPU too (labels "<GPU_DRAFT_SPS>:budget=N")
 GPU_DRAFT_SPS = "sps, draft on the GPU"
+# benchmark label -> its name in the fair table's columns ("<name> speedup", "<name> ttft_ms")
+SPS_BEST = "sps best γ"
+FAIR_NAMES = {"ar": "ar", SLOW_SPS: SLOW_SPS, SLOW_DUO: SLOW_DUO, "pld": "pld", "hf": "hf",
+              "duo": "duo (default)", "duo:max_sequences=1": "duo single chain", PAPER_DUO: "duo paper schedule"}
 
 
 def fair_methods(slow_pair: Pair | None = None, slow_sps_budget: int = 3) -> dict[str, dict]:
@@ -71,14 +75,12 @@ def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
         label=lambda d: "sps best γ (" + d.label.str.replace("sps:budget=", "γ=") + ")")
     gpu_sps = tasks[tasks.label.str.startswith(GPU_DRAFT_SPS)]
     gpu_best = gpu_sps.loc[gpu_sps.groupby("task").tokens_per_s.idxmax()] if len(gpu_sps) else None
-    cols = {"ar": "ar", SLOW_SPS: SLOW_SPS, SLOW_DUO: SLOW_DUO, "pld": "pld", "hf": "hf",
-            "duo": "duo (default)", "duo:max_sequences=1": "duo single chain", PAPER_DUO: "duo paper schedule"}
-    cols = {k: v for k, v in cols.items() if k in set(tasks.label)}
+    cols = {k: v for k, v in FAIR_NAMES.items() if k in set(tasks.label)}
     rows = []
     for task in tasks.task.unique():
         b = best[best.task == task].iloc[0]
         row = {"task": task, "sps_best_budget": int(b.label.split("γ=")[1].rstrip(")"))}
-        for label, name in [("__best__", "sps best γ"), *cols.items()]:
+        for label, name in [("__best__", SPS_BEST), *cols.items()]:
             r = b if label == "__best__" else tasks[(tasks.task == task) & (tasks.label == label)].iloc[0]
             row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
         row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
@@ -191,6 +193,21 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
                .reset_index().assign(task="median", matches_ar=table.groupby("label", sort=False)
                                      .matches_ar.all().values))
     return pd.concat([table, overall], ignore_index=True)
+
+
+def per_prompt_table(raw: pd.DataFrame, fair: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, method, prompt), for a figure's spread: speedup = AR's wall time / the
+    method's and ttft_ms, each the median over repeats; `name` is the method's name in `fair`
+    (SpS only at each task's best budget there)."""
+    med = (raw.groupby(["task", "label", "method", "prompt_index"], sort=False)
+           [["wall_time_s", "ttft_s"]].median().reset_index())
+    ar = med[med.method == "ar"].set_index(["task", "prompt_index"]).wall_time_s
+    med["speedup"] = [ar[(t, i)] / w for t, i, w in zip(med.task, med.prompt_index, med.wall_time_s, strict=True)]
+    med["ttft_ms"] = 1000 * med.ttft_s
+    best = fair[fair.task != "median"].set_index("task").sps_best_budget.astype(int)
+    med["name"] = med.label.map(FAIR_NAMES)
+    med.loc[med.label == med.task.map(lambda t: f"sps:budget={best.get(t)}"), "name"] = SPS_BEST
+    return med.dropna(subset=["name"])
 
 
 def relative_to(summary: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -161,60 +161,50 @@ def plot_budget_curves(predicted: pd.DataFrame, measured: pd.DataFrame | None = 
     return ax
 
 
-def per_prompt_speedups(raw: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, label, prompt): speedup = AR wall / method wall and TTFT, both the
-    median over repeats (the tidy table from duolab.lab.bench.run_benchmark)."""
-    med = (raw.groupby(["task", "label", "method", "prompt_index"], sort=False)
-           [["wall_time_s", "ttft_s", "tau"]].median().reset_index())
-    ar = med[med.method == "ar"].set_index(["task", "prompt_index"]).wall_time_s
-    med["speedup"] = [ar[(t, i)] / w for t, i, w in zip(med.task, med.prompt_index, med.wall_time_s,
-                                                        strict=True)]
-    med["ttft_ms"] = 1000 * med.ttft_s
-    return med
-
-
-# What notebook 05's figures show, by benchmark label: one hue each, SpS at its best γ per task.
-SPS_BEST = "sps, best γ per task"
-FIGURE_LABELS = {SPS_BEST: SPS_BEST, "pld": "pld", "hf": "hf (transformers assistant)",
-                 "duo": "duo (default)", "duo:max_sequences=1": "duo, single chain",
-                 "duo:budget=8,catch_up=0,outcomes=false": "duo, paper schedule (γ=8)"}
-ABLATION_LABELS = {SPS_BEST: SPS_BEST, "duo": "duo (default)",
-                   "sps, transformers drafter": "sps, transformers drafter (γ=3)",
-                   "duo, transformers drafter": "duo, transformers drafter"}
-SPREAD = "bars: median over prompts; whiskers: interquartile range over prompts"
+# What notebook 05's figures show, by their name in the fair table (bench.fair_table): one hue each.
+FIGURE_METHODS = {"sps best γ": "sps, best γ per task", "pld": "pld", "hf": "hf (transformers assistant)",
+                  "duo (default)": "duo (default)", "duo single chain": "duo, single chain",
+                  "duo paper schedule": "duo, paper schedule (γ=8)"}
+SPREAD = ("bars: the fair table's value per task (speedup: AR's total time over the method's, on the "
+          "task's prompts; TTFT: the median over prompts); whiskers: interquartile range over prompts")
 # One colour per method shown, the same in every panel and figure.
-METHOD_COLORS = dict(zip(["ar", *FIGURE_LABELS.values(), *list(ABLATION_LABELS.values())[2:]],
+METHOD_COLORS = dict(zip(["ar", *FIGURE_METHODS.values(), "sps, transformers drafter", "duo, transformers drafter"],
                          plt.get_cmap("tab10").colors, strict=False))
 
 
-def with_best_sps(per_prompt: pd.DataFrame, best_budget: dict[str, int]) -> pd.DataFrame:
-    """`per_prompt_speedups` rows with SpS at each task's best budget (`best_budget`: task -> γ,
-    e.g. from bench.fair_table) relabelled SPS_BEST, and the other SpS budgets dropped."""
-    sps = per_prompt.label.str.startswith("sps:budget=")
-    best = sps & (per_prompt.label == per_prompt.task.map(lambda t: f"sps:budget={best_budget[t]}"))
-    return pd.concat([per_prompt[~sps], per_prompt[best].assign(label=SPS_BEST)], ignore_index=True)
-
-
-def plot_method_bars(table: pd.DataFrame, value: str, labels: dict[str, str], ax=None,
-                     ylabel: str = "", title: str = "", legend: bool = True):
-    """Bars per task and method (`labels`: benchmark label -> legend name, in legend order;
-    colours from METHOD_COLORS): the median over prompts, whiskers the interquartile range
-    (SPREAD says so under the axes)."""
-    import seaborn as sns
-
+def plot_fair_bars(fair: pd.DataFrame, value: str, methods: dict[str, str], ax=None, ylabel: str = "",
+                   title: str = "", legend: bool = True, per_prompt: pd.DataFrame | None = None):
+    """Bars per task and method, read from the fair table (`methods`: its name -> legend name, in
+    legend order; `value`: "speedup" or "ttft_ms"), so a figure and its table show one number;
+    whiskers: the interquartile range over prompts from `per_prompt` (bench.per_prompt_table)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3.8))
-    shown = table[table.label.isin(labels)].assign(method_shown=lambda d: d.label.map(labels))
-    order = [v for k, v in labels.items() if k in set(table.label)]
-    sns.barplot(data=shown, x="task", y=value, hue="method_shown", hue_order=order,
-                estimator="median", errorbar=("pi", 50), palette=METHOD_COLORS, ax=ax)
+    tasks = fair[fair.task != "median"].set_index("task")
+    shown = {name: legend_name for name, legend_name in methods.items() if f"{name} {value}" in tasks}
+    width = 0.8 / len(shown)
+    for k, (name, legend_name) in enumerate(shown.items()):
+        x = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(tasks))]
+        err = None
+        if per_prompt is not None:
+            rows = per_prompt[per_prompt.name == name].groupby("task")[value]
+            q1, q3 = rows.quantile(0.25).reindex(tasks.index), rows.quantile(0.75).reindex(tasks.index)
+            heights = tasks[f"{name} {value}"]
+            err = [(heights - q1).clip(lower=0).fillna(0), (q3 - heights).clip(lower=0).fillna(0)]
+        ax.bar(x, tasks[f"{name} {value}"], width, yerr=err, label=legend_name, capsize=2,
+               color=METHOD_COLORS.get(legend_name), error_kw={"lw": 0.8})
+    ax.set_xticks(range(len(tasks)), tasks.index)
     ax.set(title=title, xlabel="", ylabel=ylabel)
     ax.text(0, -0.1, SPREAD, transform=ax.transAxes, fontsize=7, color="dimgrey", va="top")
     if legend:
         legend_outside(ax, title="method")
-    else:
-        ax.get_legend().remove()
     return ax
+
+
+def bar_heights(ax) -> pd.DataFrame:
+    """What a plot_fair_bars axes shows: one column per legend name, one row per task."""
+    tasks = [t.get_text() for t in ax.get_xticklabels()]
+    return pd.DataFrame({c.get_label(): [bar.get_height() for bar in c] for c in ax.containers
+                         if hasattr(c, "patches")}, index=tasks)
 
 
 def regime_norm(*tables: pd.DataFrame):
@@ -230,8 +220,9 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
                     norm=None, tasks: dict[float, str] | None = None):
     """Heat maps of duo's speedup over SpS (`duolab.timing.regime.regime_map`), one panel per alpha,
     titled with its task (`tasks`: alpha -> task name), with measured profiles (`points`: label,
-    cost_ratio, slope) marked on every panel. Pass one `norm` (regime_norm) to maps that are
-    compared, so one colour means one ratio in all of them."""
+    cost_ratio, slope) marked on every panel as numbered stars (stars that would touch share one
+    label, "1,4") and named in a legend under the panels. Pass one `norm` (regime_norm) to maps
+    that are compared, so one colour means one ratio in all of them."""
     import numpy as np
 
     alphas = sorted(table.alpha.unique())
@@ -253,16 +244,37 @@ def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axe
             cs = ax.contour(x, y, grid.values, levels=levels, colors="k", linewidths=0.8)
             ax.clabel(cs, fmt="%.1fx", fontsize=8)
         if points is not None:
-            for i, p in enumerate(points.itertuples()):
-                ax.plot(np.log10(p.cost_ratio), p.slope, "k*", ms=11, mfc="gold")
-                ax.annotate(p.label, (np.log10(p.cost_ratio), p.slope), xytext=(5, 5 + 9 * (i % 2)),
-                            textcoords="offset points", fontsize=7)
+            # Stars numbered 1..n (the legend below names them); stars that would touch share one label.
+            span_x = np.log10(ratios[-1] / ratios[0]) or 1.0
+            span_y = (slopes[-1] - slopes[0]) or 1.0
+            groups: list[list] = []  # [x, y, numbers] per label
+            for n, p in enumerate(points.itertuples(), start=1):
+                px, py = np.log10(p.cost_ratio), p.slope
+                ax.plot(px, py, "k*", ms=11, mfc="gold")
+                near = next((g for g in groups if abs(g[0] - px) / span_x < 0.06 and abs(g[1] - py) / span_y < 0.06),
+                            None)
+                if near:
+                    near[2].append(n)
+                else:
+                    groups.append([px, py, [n]])
+            for px, py, numbers in groups:
+                ax.annotate(",".join(map(str, numbers)), (px, py), xytext=(6, 4), textcoords="offset points",
+                            fontsize=8, fontweight="bold",
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
         label_cost_ratios(ax, ratios[0], ratios[-1])
         ax.set_xlabel("draft step / target step  t_d / T_t(1)  (ms / ms)")
         ax.set_ylabel("verification slope  T_t(9) / T_t(1)  (ms / ms)")
         task = (tasks or {}).get(a)
         ax.set_title(f"{task}: α = {a:.2f}" if task else f"α = {a:.2f}", fontsize=10)
     plt.colorbar(mesh, ax=list(axes), label=f"{duo} tokens/s / SpS's best (or AR's)")
+    if points is not None and len(points):
+        from matplotlib.lines import Line2D
+
+        names = [Line2D([], [], ls="", marker=f"${n}$", ms=7, color="k",
+                        label=f"{p.label}  ({p.cost_ratio:.3f}, {p.slope:.2f})")
+                 for n, p in enumerate(points.itertuples(), start=1)]
+        axes[0].figure.legend(handles=names, loc="outside lower center", ncols=min(len(names), 3), fontsize=8,
+                              frameon=False, title="measured profiles (★): t_d / T_t(1), slope", title_fontsize=8)
     return axes
 
 

@@ -98,6 +98,27 @@ def regime_map(base: LatencyProfile, alphas, cost_ratios, slopes, runs: int = 8,
 BAND = (0.1, 0.4)
 
 
+REGIONS = ("left", "band", "right")
+
+
+def band_region(cost_ratio, band: tuple[float, float] = BAND) -> pd.Series:
+    """"left", "band" or "right" of `band` of draft cost, per cost ratio (the band holds its lower
+    edge, not its upper one)."""
+    return pd.cut(pd.Series(cost_ratio), [0, band[0], band[1], float("inf")], right=False, labels=list(REGIONS))
+
+
+def regime_spans(table: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
+    """Per (schedule, alpha, region of `band`): duo over SpS's best, min and max; the cells; the
+    cells duo wins (its ratio above 1.00 at two decimals, as printed); the cells where SpS's best
+    is AR (budget 0); duo's speedup over AR, min and max."""
+    cells = table.assign(region=band_region(table.cost_ratio, band), win=table.duo_over_sps.round(2) > 1,
+                         sps_ar=table.sps_budget.astype(str) == "0")
+    return (cells.groupby(["schedule", "alpha", "region"], observed=True)
+            .agg(min=("duo_over_sps", "min"), max=("duo_over_sps", "max"), cells=("duo_over_sps", "size"),
+                 wins=("win", "sum"), sps_ar=("sps_ar", "sum"), duo_ar_min=("duo_speedup", "min"),
+                 duo_ar_max=("duo_speedup", "max")))
+
+
 def regime_summary(table: pd.DataFrame, band: tuple[float, float] = BAND) -> pd.DataFrame:
     """duo over SpS's best, min and max, per schedule and alpha, left of, in and right of `band`
     of draft cost: the numbers notebook 06's text and the README cite."""
@@ -119,12 +140,11 @@ def _span(values) -> str:
     return f"{lo:.2f}x" if round(lo, 2) == round(hi, 2) else f"{lo:.2f}-{hi:.2f}x"
 
 
-def paper_comparison(results: Path = DATA_DIR / "results", earlier_h100: Path = EARLIER_H100) -> pd.DataFrame:
-    """The paper's claim beside ours, one row per (where, baseline): duo and the baseline over AR
-    and duo over the baseline. Ours come from the committed runs: the previous pair's H100 host
-    runs (`earlier_h100`'s notes; duo at its best setting per run, SpS drafting on the GPU, and
-    SpS drafting in process with duo's runner), and the shipped pair's fair runs (median over
-    tasks, SpS at its best γ per task) on the H100 host and this CPU."""
+def earlier_h100_runs(earlier_h100: Path = EARLIER_H100) -> dict[str, list[float]]:
+    """The previous pair's H100 host runs (`earlier_h100`'s notes), speedup over AR per run: duo at
+    its best setting ("duo"), SpS drafting on the GPU at its best budget ("gpu_sps", the runs that
+    have it), and, in the runs with a fair SpS (drafting in process with duo's runner), that SpS
+    ("fsps") and duo ("duo_fair") at their best."""
     runs = json.loads(earlier_h100.read_text())["notes"]["runs"].values()
     duo = [max(v for k, v in r["speedup_vs_ar"].items() if k.startswith("duo")) for r in runs]
     gpu_sps = [max(v for k, v in r["speedup_vs_ar"].items() if k.endswith("gpu_draft") and k.startswith("sps"))
@@ -132,6 +152,23 @@ def paper_comparison(results: Path = DATA_DIR / "results", earlier_h100: Path = 
     fair_runs = [r for r in runs if any(k.startswith("fsps") for k in r["speedup_vs_ar"])]
     fsps = [max(v for k, v in r["speedup_vs_ar"].items() if k.startswith("fsps")) for r in fair_runs]
     duo_fair = [max(v for k, v in r["speedup_vs_ar"].items() if k.startswith("duo")) for r in fair_runs]
+    return {"duo": duo, "gpu_sps": gpu_sps, "duo_fair": duo_fair, "fsps": fsps}
+
+
+def fair_median(results: Path = DATA_DIR / "results", folder: str = "") -> pd.Series:
+    """The "median" row of a fair run's methods_fair.csv (`folder` under `results`: "" for this
+    CPU, "gpu" for the H100 host): each column's median over the tasks."""
+    return pd.read_csv(Path(results) / folder / "methods_fair.csv").set_index("task").loc["median"]
+
+
+def paper_comparison(results: Path = DATA_DIR / "results", earlier_h100: Path = EARLIER_H100) -> pd.DataFrame:
+    """The paper's claim beside ours, one row per (where, baseline): duo and the baseline over AR
+    and duo over the baseline. Ours come from the committed runs: the previous pair's H100 host
+    runs (`earlier_h100`'s notes; duo at its best setting per run, SpS drafting on the GPU, and
+    SpS drafting in process with duo's runner), and the shipped pair's fair runs (median over
+    tasks, SpS at its best γ per task) on the H100 host and this CPU."""
+    runs = earlier_h100_runs(earlier_h100)
+    duo, gpu_sps, duo_fair, fsps = runs["duo"], runs["gpu_sps"], runs["duo_fair"], runs["fsps"]
     rows = [
         ("the paper: 7B targets on a GPU, small drafts on its CPU", "SpS, draft on the GPU",
          f"up to {PAPER_CLAIM['up to']}x; mean {PAPER_CLAIM['mean, Vicuna-7B']}x (Vicuna-7B), "
@@ -144,7 +181,7 @@ def paper_comparison(results: Path = DATA_DIR / "results", earlier_h100: Path = 
          "each at its best setting; duo drafts in a process of its own, on its own core"),
     ]
     for where, folder in (("H100 host, shipped pair, fair run", "gpu"), ("this CPU, shipped pair, fair run", "")):
-        median = pd.read_csv(results / folder / "methods_fair.csv").set_index("task").loc["median"]
+        median = fair_median(results, folder)
         rows.append((where, "SpS at its best γ per task, same drafter (fair)", f"{median['duo (default) speedup']:.2f}x",
                      f"{median['sps best γ speedup']:.2f}x", f"{median['duo / sps best']:.2f}x",
                      f"median over 7 tasks; duo uses one core more than SpS; duo's TTFT "
