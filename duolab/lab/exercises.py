@@ -10,7 +10,7 @@ stored number.
 
 from __future__ import annotations
 
-import math
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,15 +39,28 @@ class Exercise:
     hint: str
 
 
-def _number(answer, truth: float, rel: float = 0.01, what: str = "") -> tuple[bool, str]:
-    if not is_number(answer):
+def _number(answer, truth: float, decimals: int, what: str = "") -> tuple[bool, str]:
+    """Right when `answer` rounds like `truth` at the stated number of decimals (or is closer):
+    |answer - truth| <= half a unit of the last stated decimal."""
+    if isinstance(answer, bool) or not is_number(answer):
         return False, f"expected a number, got {answer!r}"
-    ok = math.isclose(float(answer), truth, rel_tol=rel, abs_tol=1e-9)
-    return ok, f"{what}{truth:.4g}" if ok else f"{answer!r} is not it"
+    ok = bool(abs(float(answer) - truth) <= 0.5 * 10 ** -decimals + 1e-12)
+    return ok, f"{what}{truth:.{decimals}f}" if ok else f"{answer!r} is not it (to {decimals} decimals)"
 
 
-def _equal(answer, truth, what: str = "") -> tuple[bool, str]:
-    return (answer == truth), (f"{what}{truth!r}" if answer == truth else f"{answer!r} is not it")
+def _whole(answer, truth: int, what: str = "") -> tuple[bool, str]:
+    if isinstance(answer, bool) or not is_number(answer) or float(answer) != int(float(answer)):
+        return False, f"expected a whole number, got {answer!r}"
+    ok = bool(int(float(answer)) == truth)
+    return ok, f"{what}{truth}" if ok else f"{answer!r} is not it"
+
+
+def _name(answer, truth: str, what: str = "") -> tuple[bool, str]:
+    """A name out of many (a task, a profile): case and surrounding spaces do not matter."""
+    if not isinstance(answer, str):
+        return False, f"expected a name (a string), got {answer!r}"
+    ok = answer.strip().lower() == truth.lower()
+    return ok, f"{what}{truth!r}" if ok else f"{answer!r} is not it"
 
 
 def _profile(name: str):
@@ -58,83 +71,78 @@ def _profile(name: str):
 
 # --- notebook 00 ---------------------------------------------------------------------------
 
-def _tau_of_sps(answer):
+SPS_TAU_BUDGET, SPS_TAU_TOKENS = 2, 48  # exercise 00-1: budgets 1..6 give different τ here
+
+
+@functools.cache
+def sps_tau() -> float:
     from duolab.generation import generate
     from duolab.prompts import load_prompts
 
-    g = generate(shipped_pair(), load_prompts("math_reasoning", 1)[0], method="sps", budget=4,
-                        max_new_tokens=32)
-    return _number(answer, g.stats["new_tokens"] / g.stats["target_forwards"], 0.001, "τ = ")
+    g = generate(shipped_pair(), load_prompts("math_reasoning", 1)[0], method="sps", budget=SPS_TAU_BUDGET,
+                 max_new_tokens=SPS_TAU_TOKENS)
+    return g.stats["new_tokens"] / g.stats["target_forwards"]
 
 
-def _final_number(text: str) -> str | None:
+def final_number(text: str) -> int | None:
+    """The number an answer ends on: after "answer is", else the last number in the text."""
     found = re.findall(r"answer is\s*(-?\d+)", text) or re.findall(r"-?\d+", text)
-    return found[-1] if found else None
+    return int(found[-1]) if found else None
 
 
-def _target_is_right(answer):
-    import json
-
+@functools.cache
+def targets_answer() -> int | None:
     from duolab.generation import generate
+    from duolab.prompts import load_prompts
 
-    row = json.loads((DATA_DIR / "prompts" / "math_reasoning.jsonl").read_text().splitlines()[0])
-    g = generate(shipped_pair(), row["prompt"], method="ar", max_new_tokens=128)
-    truth = _final_number(g.text) == _final_number(row["reference"])
-    if not isinstance(answer, bool):
-        return False, f"expected True or False, got {answer!r}"
-    return answer == truth, (f"the target says {_final_number(g.text)}, the reference "
-                             f"{_final_number(row['reference'])}: lossless copies the target, right or wrong")
+    return final_number(generate(shipped_pair(), load_prompts("math_reasoning", 1)[0], method="ar",
+                                 max_new_tokens=128).text)
 
 
-def _same_as_ar(answer):
+@functools.cache
+def pld_tokens_equal_to_ar() -> int:
     from duolab.generation import generate
     from duolab.prompts import load_prompts
 
     prompt = load_prompts("math_reasoning", 1)[0]
     ar, pld = (generate(shipped_pair(), prompt, method=m, max_new_tokens=32).token_ids for m in ("ar", "pld"))
-    truth = sum(a == b for a, b in zip(ar, pld, strict=True))
-    return _equal(answer, truth, "tokens equal to ar's: ")
+    return sum(a == b for a, b in zip(ar, pld, strict=True))
 
 
 # --- notebook 01 ---------------------------------------------------------------------------
 
-def _round_for_tests():
-    import torch
-
-    from duolab.lab.from_scratch import one_round
-    from duolab.prompts import load_prompts
-    from duolab.sampling import SamplingConfig
-
-    _, q, p = one_round(shipped_pair(), load_prompts("qa", 1)[0], 2, SamplingConfig(1.0, top_k=8),
-                        torch.Generator().manual_seed(0))
-    return p, q
-
-
 def _completed_verifier(answer):
-    from duolab.lab.from_scratch import first_token_test, same_tokens
+    from duolab.lab.from_scratch import LEVEL, block_test
 
     if not callable(answer):
         return False, f"expected a function verify(p, q, drafts, generator), got {answer!r}"
-    p, q = _round_for_tests()
-    try:
-        share = same_tokens(answer, p, q, range(100))
-        pvalue = first_token_test(answer, p, q, trials=3000)[2]
+    try:  # any lossless verifier passes, not only one that draws its numbers as duolab's does
+        pvalue = block_test(answer, seed=0)[2]
     except Exception as e:  # a half-written verifier: say what broke
         return False, f"calling it raised {type(e).__name__}: {e}"
-    ok = share == 1.0 and pvalue > 1e-3
-    return ok, f"same tokens as duolab's on {share:.0%} of 100 seeds; chi-square p = {pvalue:.3g}"
+    if pvalue <= LEVEL:
+        return False, f"block test p = {pvalue:.3g}: the committed tokens are not the target's"
+    return True, f"block test p = {pvalue:.3g}: the block test finds nothing wrong"
 
 
 def _broken_verifier(answer):
-    from duolab.lab.from_scratch import first_token_test
+    """01-3: the bonus token drawn from q, not any break: the block test catches the answer, and
+    its blocks come out as the reference break's do."""
+    from duolab.lab.from_scratch import LEVEL, block_test, bonus_from_q, same_break
 
     if not callable(answer):
         return False, f"expected a function verify(p, q, drafts, generator), got {answer!r}"
-    p, q = _round_for_tests()
-    pvalue = first_token_test(answer, p, q, trials=3000)[2]
-    if pvalue > 1e-3:
-        return False, f"chi-square p = {pvalue:.3g}: this verifier still samples from the target"
-    return True, f"chi-square p = {pvalue:.3g}: the test caught the break"
+    try:
+        pvalue = block_test(answer, seed=0)[2]
+        same = same_break(answer, bonus_from_q, seed=0) if pvalue <= LEVEL else 0.0
+    except Exception as e:  # a half-written verifier: say what broke
+        return False, f"calling it raised {type(e).__name__}: {e}"
+    if pvalue > LEVEL:
+        return False, f"block test p = {pvalue:.3g}: the block test did not catch it"
+    if same <= LEVEL:
+        return False, (f"block test p = {pvalue:.3g}: broken, but not as asked (its blocks differ from a bonus "
+                       f"drawn from q: p = {same:.3g})")
+    return True, f"block test p = {pvalue:.3g}: the block test caught the bonus drawn from q"
 
 
 # --- notebooks 02-06 ---------------------------------------------------------------------------
@@ -142,20 +150,36 @@ def _broken_verifier(answer):
 def _sps_ideal_gamma(answer):
     from duolab.methods.round_policy import sps_ideal_speedup
 
-    return _equal(answer, sps_ideal_speedup(_profile("cpu-2core.json"), 0.8, cap=16)[1], "γ = ")
+    return _whole(answer, sps_ideal_speedup(_profile("cpu-2core.json"), 0.8, cap=16)[1], "γ = ")
 
 
-def _equal_time_on_h100(answer):
-    from duolab.timing.budget import equal_time_check
+def _flattest_profile(answer):
+    from duolab.latency_profile import measured_profiles
 
-    return _equal(answer, equal_time_check(_profile("h100-fp32.json"))["has_solution"])
+    slopes = {name: p.target_ms(9) / p.target_ms(1) for name, p in measured_profiles().items()}
+    return _name(answer, min(slopes, key=slopes.get), "the flattest: ")
+
+
+def _equal_time_budget_h100(answer):
+    from duolab.timing.budget import equal_time_budget
+
+    return _whole(answer, equal_time_budget(_profile("h100-fp32.json")), "γ = ")
 
 
 def _top_outcome(answer):
     from duolab.methods.round_policy import rank_outcomes
 
     truth = rank_outcomes([0.9, 0.6], [[(5, 0.08)], [(7, 0.3)]], start=10)[0]
-    return _equal(tuple(answer) if isinstance(answer, list) else answer, truth, "(prefix, correction) = ")
+    if not isinstance(answer, tuple | list) or len(answer) != 2:
+        return False, f"expected (prefix length, correction), got {answer!r}"
+    return (tuple(answer) == truth), (f"(prefix, correction) = {truth}" if tuple(answer) == truth
+                                      else f"{answer!r} is not it")
+
+
+def _whole_block_chance(answer):
+    from duolab.methods.round_policy import reach_chances
+
+    return _number(answer, reach_chances([0.9, 0.8, 0.7])[-1], 3, "P(whole block) = ")
 
 
 def _fair(column: str) -> pd.Series:
@@ -163,22 +187,20 @@ def _fair(column: str) -> pd.Series:
     return table[column]
 
 
-def _regime_cell(answer):
-    from duolab.timing.regime import duo_over_sps, synthetic_profile
-
-    ratio = duo_over_sps(synthetic_profile(_profile("cpu-2core.json"), 0.25, 1.0), 0.9, runs=4)["duo_over_sps"]
-    if not isinstance(answer, bool):
-        return False, f"expected True or False, got {answer!r}"
-    return answer == (ratio > 1), f"duo / SpS's best = {ratio:.2f} there"
-
-
-def _h100_in_band(answer):
+def _profiles_in_band(answer):
+    from duolab.latency_profile import measured_profiles
     from duolab.timing.regime import BAND, regime_point
 
-    ratio = regime_point(_profile("h100-fp32.json"))[0]
-    if not isinstance(answer, bool):
-        return False, f"expected True or False, got {answer!r}"
-    return answer == (BAND[0] <= ratio < BAND[1]), f"t_d / T_t(1) = {ratio:.3f}, the band is {BAND}"
+    inside = [n for n, p in measured_profiles().items() if BAND[0] <= regime_point(p)[0] < BAND[1]]
+    return _whole(answer, len(inside), f"inside {BAND}: {', '.join(inside)}; count ")
+
+
+@functools.cache
+def regime_cell() -> float:
+    """duo / SpS's best at α = 0.9, slope 1.0 and cost ratio 0.25 on the CPU profile (exercise 06-2)."""
+    from duolab.timing.regime import duo_over_sps, synthetic_profile
+
+    return duo_over_sps(synthetic_profile(_profile("cpu-2core.json"), 0.25, 1.0), 0.9, runs=4)["duo_over_sps"]
 
 
 def _real_quality() -> pd.DataFrame:
@@ -197,39 +219,47 @@ def _chat_overhead() -> int:
     return len(tok.encode(chat)) - len(tok.encode(text))
 
 
+def _expected_tokens(answer):
+    from duolab.methods.round_policy import expected_accepted
+
+    return _number(answer, expected_accepted(0.8, 4), 2, "E = ")
+
+
+def _cpu_ratio(numerator: int, denominator: int) -> float:
+    return _profile("cpu-2core.json").target_ms(numerator) / _profile("cpu-2core.json").target_ms(denominator)
+
+
 EXERCISES: dict[str, Exercise] = {
-    "00-1": Exercise(_tau_of_sps, "τ is new tokens per target forward: both are in g.stats"),
-    "00-2": Exercise(_target_is_right, "read the target's last line and the reference's"),
-    "00-3": Exercise(_same_as_ar, "generate 32 tokens with each and compare their token_ids position by position"),
+    "00-1": Exercise(lambda a: _number(a, sps_tau(), 2, "τ = "), "τ is new tokens per target forward: both are in g.stats"),
+    "00-2": Exercise(lambda a: _whole(a, targets_answer(), "the target answers "), "read the last number of the target's text (after 'The answer is')"),
+    "00-3": Exercise(lambda a: _whole(a, pld_tokens_equal_to_ar(), "tokens equal to ar's: "), "generate 32 tokens with each and compare their token_ids position by position"),
     "01-1": Exercise(_completed_verifier, "accept d with probability min(1, p(d)/q(d)); on rejection draw "
-                                          "from max(0, p - q), normalized; draw your numbers as `verify` does"),
-    "01-2": Exercise(lambda a: _number(a, (1 - 0.8 ** 5) / (1 - 0.8), 0.001, "E = "),
+                                          "from max(0, p - q), normalized"),
+    "01-2": Exercise(_expected_tokens,
                      "sum the chances of reaching each position: 1 + α + ... + α^γ"),
-    "01-3": Exercise(_broken_verifier, "e.g. on a rejection, draw the correction from p instead of the residual"),
-    "02-1": Exercise(lambda a: _number(a, _profile("cpu-2core.json").target_ms(8)
-                                       / _profile("cpu-2core.json").target_ms(1), 0.01, "T_t(8) / T_t(1) = "),
+    "01-3": Exercise(_broken_verifier, "e.g. draw the bonus token from q[len(drafts) - 1] instead of p[len(drafts)]"),
+    "02-1": Exercise(lambda a: _number(a, _cpu_ratio(8, 1), 2, "T_t(8) / T_t(1) = "),
                      "profile.target_ms(n) is T_t(n)"),
     "02-2": Exercise(lambda a: _number(a, _profile("cpu-2core.json").draft_ms_per_token
-                                       / _profile("cpu-2core.json").target_ms(1), 0.01, "t_d / T_t(1) = "),
-                     "t_d is profile.draft_ms_per_token"),
-    "02-3": Exercise(lambda a: _equal(a, min(("cpu", "cpu-2core.json"), ("h100", "h100-fp32.json"), key=lambda x:
-                                             _profile(x[1]).target_ms(9) / _profile(x[1]).target_ms(1))[0]),
-                     "compare T_t(9) / T_t(1) of the two profiles; answer 'cpu' or 'h100'"),
+                                       / _profile("cpu-2core.json").target_ms(1), 3, "t_d / T_t(1) = "),
+                     "t_d is profile.draft_ms_per_token (duo's draft step)"),
+    "02-3": Exercise(_flattest_profile, "compare T_t(9) / T_t(1) over measured_profiles(); answer a name"),
     "03-1": Exercise(_sps_ideal_gamma, "maximize expected_accepted(α, γ) / (γ t_d + T_t(γ + 1)) over γ = 1..16"),
-    "03-2": Exercise(_equal_time_on_h100, "budget.equal_time_check(profile)['has_solution']"),
+    "03-2": Exercise(_equal_time_budget_h100, "the γ of budget.BUDGETS where |profile.draft_ms(γ) - "
+                                              "profile.target_ms(γ + 1)| is smallest"),
     "04-1": Exercise(_top_outcome, "an outcome's chance: the chance of reaching its position times its q"),
-    "04-2": Exercise(lambda a: _number(a, 0.9 * 0.8 * 0.7, 0.001, "P(whole block) = "),
-                     "the block passes whole only if every token does"),
-    "05-1": Exercise(lambda a: _equal(a, _fair("duo / sps best").drop("median").idxmax()),
+    "04-2": Exercise(_whole_block_chance, "the block passes whole only if every token does"),
+    "05-1": Exercise(lambda a: _name(a, _fair("duo / sps best").drop("median").idxmin()),
                      "the column 'duo / sps best' of the fair table; answer a task name"),
-    "05-2": Exercise(lambda a: _number(a, _fair("duo ttft / sps best")["median"], 0.01, "median = "),
+    "05-2": Exercise(lambda a: _number(a, _fair("duo ttft / sps best")["median"], 2, "median = "),
                      "the column 'duo ttft / sps best', row 'median'"),
-    "07-1": Exercise(lambda a: _number(a, int((_real_quality().agreement >= 0.5).sum()), 0.0, "tasks with α >= 0.5: "),
+    "06-1": Exercise(_profiles_in_band, "regime.regime_point(profile)[0] against regime.BAND, for each of "
+                                        "measured_profiles()"),
+    "06-2": Exercise(lambda a: _number(a, regime_cell(), 2, "duo / SpS's best = "), "regime.duo_over_sps(regime.synthetic_profile(base, 0.25, 1.0), 0.9, runs=4)"),
+    "07-1": Exercise(lambda a: _whole(a, int((_real_quality().agreement >= 0.5).sum()), "tasks with α >= 0.5: "),
                      "count the rows of real_pair_quality.csv whose agreement is at least 0.5"),
-    "07-2": Exercise(lambda a: _number(a, _chat_overhead(), 0.0, "tokens the template adds: "),
+    "07-2": Exercise(lambda a: _whole(a, _chat_overhead(), "tokens the template adds: "),
                      "len(tok.encode(chat text)) - len(tok.encode(plain text)), tok from data/real_pair/smollm2-draft"),
-    "06-1": Exercise(_h100_in_band, "regime.regime_point(profile)[0] against regime.BAND"),
-    "06-2": Exercise(_regime_cell, "regime.duo_over_sps(regime.synthetic_profile(base, 0.25, 1.0), 0.9, runs=4)"),
 }
 
 

@@ -88,3 +88,28 @@ def chi_square_test(counts: Counter, expected: dict, min_expected: float = 5.0) 
     pvalue = float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
                                            torch.tensor(stat / 2, dtype=torch.float64)))
     return stat, dof, pvalue
+
+
+def two_sample_test(a: Counter, b: Counter, min_expected: float = 5.0) -> tuple[float, int, float]:
+    """Chi-square test that two samples of counts come from one distribution (a 2 x cells table;
+    cells expected fewer than min_expected times in either sample are pooled into one bin).
+    Returns (statistic, degrees of freedom, p-value)."""
+    na, nb = sum(a.values()), sum(b.values())
+    if not na or not nb:
+        raise ValueError("two_sample_test needs two non-empty samples")
+    share = na / (na + nb)
+    cells, pooled = [], [0, 0]
+    for c in set(a) | set(b):
+        total = a.get(c, 0) + b.get(c, 0)
+        if min(total * share, total * (1 - share)) >= min_expected:
+            cells.append((a.get(c, 0), b.get(c, 0)))
+        else:
+            pooled = [pooled[0] + a.get(c, 0), pooled[1] + b.get(c, 0)]
+    if sum(pooled):
+        cells.append(tuple(pooled))
+    stat = sum((x - (x + y) * share) ** 2 / ((x + y) * share) + (y - (x + y) * (1 - share)) ** 2 / ((x + y) * (1 - share))
+               for x, y in cells)
+    dof = max(len(cells) - 1, 1)
+    pvalue = float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
+                                           torch.tensor(stat / 2, dtype=torch.float64)))
+    return stat, dof, pvalue

@@ -100,6 +100,15 @@ def empty_round(profile: LatencyProfile, alpha: float, catch_up: int | None = No
     return expected_accepted(alpha, c), profile.draft_ms(c) + profile.channel_ms + profile.target_ms(c + 1)
 
 
+def reach_chances(probs: list[float]) -> list[float]:
+    """By the draft's own estimate (token j drafted with probability probs[j]), the chance that the
+    target accepts the first j tokens, for j = 0..len(probs): the last is the whole block's."""
+    reach = [1.0]
+    for p in probs:
+        reach.append(reach[-1] * p)
+    return reach
+
+
 def rank_outcomes(probs: list[float], alternatives: list[list[tuple[int, float]]], start: int,
                   limit: int = MAX_OUTCOMES) -> list[tuple[int, int]]:
     """The likeliest rejection outcomes of a block, as (prefix length, correction) pairs, best first.
@@ -108,10 +117,9 @@ def rank_outcomes(probs: list[float], alternatives: list[list[tuple[int, float]]
     [(r, q), ...]; `start` is the context length before the block. By the draft's own estimate,
     the target accepts the first j tokens and corrects token j to r with probability
     prod(probs[:j]) * q."""
-    ranked, reach = [], 1.0
-    for j, (p, alts) in enumerate(zip(probs, alternatives, strict=True)):
-        ranked += [(reach * q, start + j, alt) for alt, q in alts]
-        reach *= p
+    reach = reach_chances(probs)
+    ranked = [(reach[j] * q, start + j, alt)
+              for j, alts in enumerate(alternatives) for alt, q in alts]
     ranked.sort(key=lambda r: -r[0])
     return [(prefix, alt) for _, prefix, alt in ranked[:limit]]
 

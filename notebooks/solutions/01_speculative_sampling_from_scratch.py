@@ -23,5 +23,8 @@ def broken(p, q, drafts, generator):
         p_d, q_d = float(p[i, d]), float(q[i, d])
         if p_d >= q_d or (p_d > 0 and float(torch.rand((), generator=generator)) * q_d < p_d):
             continue
-        return i, draw(p[i], generator)  # the break: p instead of the residual
-    return len(drafts), draw(p[len(drafts)], generator)
+        residual = (p[i] - q[i]).clamp_min(0)
+        return i, draw(residual / residual.sum(), generator)
+    # the break: the bonus from the draft's last row instead of the target's extra row. It shows
+    # only at position γ, after all drafts passed: a first-token test never sees it
+    return len(drafts), draw(q[len(drafts) - 1], generator)

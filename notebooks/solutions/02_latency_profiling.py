@@ -7,12 +7,13 @@ from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR
 
 cpu = LatencyProfile.load(DATA_DIR / "profiles" / "cpu-2core.json")
-answer = cpu.target_ms(8) / cpu.target_ms(1)
+answer = round(cpu.target_ms(8) / cpu.target_ms(1), 2)
 
 # %% 02-2
-answer = cpu.draft_ms_per_token / cpu.target_ms(1)
+answer = round(cpu.draft_ms_per_token / cpu.target_ms(1), 3)
 
 # %% 02-3
-h100 = LatencyProfile.load(DATA_DIR / "profiles" / "h100-fp32.json")
-slopes = {"cpu": cpu.target_ms(9) / cpu.target_ms(1), "h100": h100.target_ms(9) / h100.target_ms(1)}
+from duolab.latency_profile import measured_profiles
+
+slopes = {name: p.target_ms(9) / p.target_ms(1) for name, p in measured_profiles().items()}
 answer = min(slopes, key=slopes.get)

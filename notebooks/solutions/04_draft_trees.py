@@ -7,4 +7,4 @@
 answer = (11, 7)  # prefix length 10 + 1 accepted token, corrected to token 7
 
 # %% 04-2
-answer = 0.9 * 0.8 * 0.7
+answer = 0.9 * 0.8 * 0.7  # every token must pass
