@@ -1,12 +1,15 @@
 """`generate`, the one entry point, with one signature for every method.
 
 It checks the call (a ValueError naming what is wrong, before any work), prepares what the method
-needs outside the timed call -- the draft worker, and, when duo chooses its budget or catch-up
-per round, the pair's latency profile and prior alpha (duolab.timing.profile_store: found on disk
-for this machine or measured once, then kept on the pair) -- and runs it (duolab.methods).
+needs outside the timed call -- its warmed runners, the draft worker, and, when duo chooses its
+budget or catch-up per round, the pair's latency profile and prior alpha (duolab.timing.profile_store:
+found on disk for this machine or measured once, then kept on the pair) -- and runs it
+(duolab.methods). TTFT and wall time never count that set-up; `stats["setup_s"]` says what it took.
 """
 
 from __future__ import annotations
+
+import time
 
 from duolab.methods import check_call, run_call
 from duolab.models import Pair
@@ -28,7 +31,7 @@ def generate(
 ) -> Generation:
     """Generate a continuation of `prompt` with the given method (`duolab.METHODS`). Method-specific
     options (e.g. budget=) are keyword arguments, checked before any work. The clock (wall time,
-    TTFT) starts after the checks and any one-time set-up of the method.
+    TTFT) starts after the checks and the method's set-up, whose seconds are `stats["setup_s"]`.
     `workload_prompts=[...]`: with duo's per-round choices, the prompts its prior alpha is measured
     on (default: one shipped prompt per task, in the pair's chat template when it has one); stats
     say which were used."""
@@ -38,7 +41,11 @@ def generate(
         raise ValueError("workload_prompts= is used only by duo with budget='auto' or catch_up='auto'")
     if not call.method.needs_profile(call.options):
         return run_call(pair, call)
+    start = time.perf_counter()
     estimate = workload_estimate(pair, workload)  # checks workload_prompts before any work
-    g = run_call(pair, call, profile=cached_profile(pair, quick=True), alpha_prior=estimate.alpha)
+    profile = cached_profile(pair, quick=True)
+    found_s = time.perf_counter() - start
+    g = run_call(pair, call, profile=profile, alpha_prior=estimate.alpha)
+    g.stats["setup_s"] += found_s
     g.stats["alpha_prior"], g.stats["alpha_prompts"] = round(estimate.alpha, 4), estimate.source
     return g

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from duolab.methods.registry import check_budget, register_method
+from duolab.methods.registry import check_budget, register_method, uses_runners
 from duolab.run import Run
 
 
@@ -49,7 +49,8 @@ ASSISTANT_SETTINGS = {"num_assistant_tokens": None, "num_assistant_tokens_schedu
                       "assistant_confidence_threshold": 0.0}
 
 
-@register_method("hf", defaults={"budget": 4}, check=check_budget)
+# prepare: the target's runner, warmed on pair.target, whose forward transformers' generate runs
+@register_method("hf", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target"))
 def hf_assisted(run: Run, budget: int) -> None:
     """transformers' assisted generation with a constant number of assistant tokens (= budget)."""
     pair = run.pair

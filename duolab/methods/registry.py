@@ -1,13 +1,15 @@
 """The method registry and the checked call every decoder runs under.
 
 A decoder is a function `decode(run, **options)` that commits tokens into a `Run`; it registers
-under a name with its options' defaults, a check that raises ValueError on bad options, and
-optionally `prepare` (one-time set-up outside the timed call, e.g. starting the draft worker) and
-`needs_profile` (the options make it choose per round from a latency profile, which the caller
-then passes in as `profile=` and `alpha_prior=`: duolab.generation.generate does that).
+under a name with its options' defaults, a check that raises ValueError on bad options, `prepare`
+(set-up done once per pair, before the clock: building and warming the runners it uses, starting
+the draft worker; default: the target's runner) and optionally `needs_profile` (the options make
+it choose per round from a latency profile, which the caller then passes in as `profile=` and
+`alpha_prior=`: duolab.generation.generate does that).
 
 `check_call` checks everything before any work; `run_call` prepares the method, starts the clock
-and runs it. `decode` is both, for callers that pass every input themselves (profiling).
+and runs it, so TTFT and wall time never count set-up (`stats["setup_s"]` says what it took).
+`decode` is both, for callers that pass every input themselves (profiling).
 """
 
 from __future__ import annotations
@@ -30,15 +32,24 @@ class Method:
     decode: Callable[..., None]  # decode(run, **options, **inputs) -> None; commits into run
     defaults: dict  # option name -> default value
     check: Callable[[dict], None]  # raises ValueError on bad options, before any model work
-    prepare: Callable[[Pair, dict], None] | None  # one-time set-up outside the timed call
+    prepare: Callable[[Pair, dict], None]  # set-up done once per pair, before the clock
     needs_profile: Callable[[dict], bool]  # these options choose per round from a latency profile
 
 
 METHODS: dict[str, Method] = {}
 
 
+def uses_runners(*roles: str) -> Callable[[Pair, dict], None]:
+    """A `prepare` that builds and warms the pair's runners for `roles` ('target', 'draft')."""
+    def prepare(pair: Pair, options: dict) -> None:
+        for role in roles:
+            pair.runner(role)
+
+    return prepare
+
+
 def register_method(name: str, defaults: dict | None = None, check: Callable[[dict], None] | None = None,
-                    prepare: Callable[[Pair, dict], None] | None = None,
+                    prepare: Callable[[Pair, dict], None] = uses_runners("target"),
                     needs_profile: Callable[[dict], bool] | None = None):
     def wrap(fn):
         METHODS[name] = Method(name, fn, dict(defaults or {}), check or (lambda options: None), prepare,
@@ -100,14 +111,16 @@ def check_call(pair: Pair, prompt: str, method: str, max_new_tokens: int, temper
 
 
 def run_call(pair: Pair, call: Call, **inputs) -> Generation:
-    """Prepare the method, then run it on the clock (wall time and TTFT start after the set-up).
-    `inputs` go to the decoder beside its options (duo: profile, alpha_prior)."""
+    """Prepare the method, then run it on the clock (wall time and TTFT start after the set-up,
+    whose seconds are `stats["setup_s"]`, ~0 once done). `inputs` go to the decoder beside its
+    options (duo: profile, alpha_prior)."""
     if call.method.needs_profile(call.options) and inputs.get("profile") is None:
         raise ValueError(f"these options of {call.method.name!r} choose per round from a latency profile: "
                          "call duolab.generate (which finds or measures it), or pass profile= and alpha_prior=")
-    if call.method.prepare is not None:
-        call.method.prepare(pair, call.options)
+    start = time.perf_counter()
+    call.method.prepare(pair, call.options)
     run = Run(pair, call.prompt_ids, call.max_new_tokens, call.sampling, call.seed, time.perf_counter())
+    run.add_stats(setup_s=run.t0 - start)
     with target_placement(pair.layout):
         call.method.decode(run, **call.options, **inputs)
     return run.finish(call.method.name, call.options)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from duolab.arguments import is_whole
 from duolab.methods.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
-from duolab.methods.registry import check_budget, register_method
+from duolab.methods.registry import check_budget, register_method, uses_runners
 from duolab.run import Run
 from duolab.sampling import logits_to_probs, verify_block
 
@@ -39,7 +39,7 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
             return
 
 
-@register_method("sps", defaults={"budget": 4}, check=check_budget)
+@register_method("sps", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target", "draft"))
 def speculative(run: Run, budget: int) -> None:
     """Speculative sampling with the draft model: draft and target take turns (never overlap)."""
     drafter = ChainDrafter(run.pair.runner("draft"), run.sampling, run.generator)

@@ -14,6 +14,7 @@ import torch
 
 from duolab.methods.drafting import MultiSequenceDrafter
 from duolab.methods.worker import DraftReply, DraftRequest, poll
+from duolab.models import context_of, warm_up
 from duolab.runtime import pin_current_thread
 
 
@@ -26,7 +27,7 @@ def _die_with_parent() -> None:
 
 def _load_runner(source: str, kind: str):
     """The same runner the pair uses in-process ("fast" or "transformers"), on this process's copy,
-    and the model's EOS id."""
+    warmed (before "ready": no generation pays this process's first forward), and the model's EOS id."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -40,8 +41,11 @@ def _load_runner(source: str, kind: str):
     if kind == "fast":
         from duolab.runners.fast_llama import FastLlama
 
-        return FastLlama(model), model.config.eos_token_id
-    return CachedModel(model, "cpu"), model.config.eos_token_id
+        runner = FastLlama(model)
+    else:
+        runner = CachedModel(model, "cpu")
+    warm_up(runner, context_of(model.config))
+    return runner, model.config.eos_token_id
 
 
 def serve(conn: Connection, runner, parent_pid: int, eos_id: int | None = None) -> None:

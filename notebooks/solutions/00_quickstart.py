@@ -6,11 +6,16 @@
 import duolab
 from duolab.prompts import load_prompts
 
-g = duolab.generate(pair, load_prompts("math_reasoning")[0], method="sps", budget=4, max_new_tokens=32)
-answer = g.stats["new_tokens"] / g.stats["target_forwards"]
+g = duolab.generate(pair, load_prompts("math_reasoning")[0], method="sps", budget=2, max_new_tokens=48)
+answer = round(g.stats["new_tokens"] / g.stats["target_forwards"], 2)
 
 # %% 00-2
-answer = False  # the target says 7; the reference says 10
+import re
+
+text = duolab.generate(pair, load_prompts("math_reasoning")[0], method="ar", max_new_tokens=128).text
+# the number after "answer is", else the last number in the text
+found = re.findall(r"answer is\s*(-?\d+)", text) or re.findall(r"-?\d+", text)
+answer = int(found[-1])  # 7: the reference says 10
 
 # %% 00-3
 ar_ids, pld_ids = (duolab.generate(pair, load_prompts("math_reasoning")[0], method=m, max_new_tokens=32).token_ids
