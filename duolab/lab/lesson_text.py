@@ -343,22 +343,19 @@ def remeasured_text(passes: pd.DataFrame, profile_values: dict) -> str:
     """Quantities that notebook 02's runner table measured again after the profile had: per
     (column, runner) of `profile_values` ({(column, runner): (the profile's value, how the profile
     measured it)}), the profile's value against this cell's median and its range over `passes`
-    (one row per interleaved pass, columns (column, runner)), and whether the profile's value lies
-    inside that range."""
-    parts, inside = [], []
-    for key, (value, how) in profile_values.items():
-        column, runner = key
-        col = passes[key]
-        quantity = "T_t(1)" if column.startswith("T_t(1)") else "one draft token"
-        parts.append(f"{quantity} of the {runner} runner {value:.2f} ms in the profile ({how}) against "
-                     f"{col.median():.2f} ms here, {col.min():.2f}–{col.max():.2f} ms over this cell's "
-                     f"{len(col)} passes")
-        inside.append(col.min() <= value <= col.max())
-    where = ("inside" if all(inside) else "outside" if not any(inside) else "in part inside")
-    return ("**Measured twice.** The profile above timed two of these: " + "; ".join(parts) + ". The profile's "
-            f"values lie {where} this cell's range: the same machine times the same work differently from "
-            "one moment to the next, so the runners are compared only within this table, whose four "
-            "numbers come from the same interleaved passes.")
+    (one row per interleaved pass, columns (column, runner)), and whether it lies inside that range."""
+    parts = []
+    for (column, runner), (value, how) in profile_values.items():
+        col = passes[(column, runner)]
+        quantity = f"T_t(1) ({runner} runner)" if column.startswith("T_t(1)") else f"one {runner} draft token"
+        inside = col.min() <= value <= col.max()
+        parts.append(f"{quantity}: {value:.2f} ms in the profile ({how}), {col.median():.2f} ms here (median; "
+                     f"{col.min():.2f}–{col.max():.2f} ms over this cell's {len(col)} passes), "
+                     f"{'inside' if inside else 'outside'} that range")
+    return ("**Measured twice.** The profile above timed two of these. " + "; ".join(parts)[0].upper()
+            + "; ".join(parts)[1:] + ". The same work takes different times at different moments on this "
+            "machine (the spread over the passes), so the runners are compared only within this table, "
+            "whose four numbers come from the same interleaved passes.")
 
 
 def latency_recap_text(profile, n: int = 64) -> str:
@@ -388,6 +385,9 @@ def idle_title(idle: pd.DataFrame) -> str:
     """Short: at which budgets each side idles more (`idle`: budget, idle_fraction_target,
     idle_fraction_draft, one row per budget, ascending)."""
     sides = _idle_sides(idle)
+    if len(set(sides)) == 1:
+        return {"draft": "the draft idles more at every γ", "target": "the target idles more at every γ",
+                "even": "both sides idle alike at every γ"}[sides[0]]
     parts = [f"the {side} idles more at {_budgets(idle.budget[[s == side for s in sides]])}"
              for side in ("draft", "target") if side in sides]
     return "; ".join(parts) or "both sides idle alike"
@@ -406,8 +406,9 @@ def idle_text(idle: pd.DataFrame) -> str:
         rows = [i for i, s in enumerate(sides) if s == side]
         if rows:
             top = max(rows, key=lambda i: mine[i] - other[i])
+            where = ("every γ of the sweep" if len(rows) == len(sides) and len(rows) > 1 else _budgets(b[rows]))
             sentences.append(f"the {side} idles more than the {'target' if side == 'draft' else 'draft'} at "
-                             f"{_budgets(b[rows])} (most at γ = {b[top]}: {mine[top]:.2f} of the wall time "
+                             f"{where} (most at γ = {b[top]}: {mine[top]:.2f} of the wall time "
                              f"against {other[top]:.2f})")
     text = "In the simulation " + "; ".join(sentences) + "." if sentences else "Both sides idle alike."
     text += (f" At the smallest γ of the sweep ({b.iloc[0]}) the draft idles {d.iloc[0]:.2f} and the target "
@@ -449,8 +450,8 @@ def budget_recap_text(eq: dict, table: pd.DataFrame, predicted_best: int) -> str
            f"(γ = {best})" if at is not None else
            f"duo's predicted best γ ({predicted_best}) was not measured; its measured best is γ = {best}")
     return (f"**In numbers.** On the shipped profile {rule}. Over the {len(table)} measured configurations "
-            f"the prediction is off by {_span(abs(err).min() * 100, abs(err).max() * 100, ' %')} "
-            f"(median {abs(err).median() * 100:.0f} %), above the measurement in {over} of them; {hit}.")
+            f"the prediction is off by {abs(err).min():.0%}–{abs(err).max():.0%} "
+            f"(median {abs(err).median():.0%}), above the measurement in {over} of them; {hit}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +462,7 @@ def teaching_text(picks: dict[str, int]) -> str:
     round, from `teaching_rounds`; the kinds it lacks are named."""
     from duolab.lab.draft_trees import TEACHING
 
-    shown = [f"{TEACHING[k]} (round {r})" for k, r in picks.items()]
+    shown = [f"{TEACHING[k]} in round {r}" for k, r in picks.items()]
     missing = [TEACHING[k] for k in TEACHING if k not in picks]
     text = f"This generation shows {_and(shown)}" if shown else "This generation shows none of the three kinds"
     if missing:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from duolab.latency_profile import LatencyProfile, Workload
 from duolab.methods.round_policy import PAPER_SCHEDULE
-from duolab.timing.simulate import expected_throughput
+from duolab.timing.simulate import expected_throughput, simulate
 
 BUDGETS = range(1, 33)
 
@@ -30,6 +30,10 @@ def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, 
     tokens = seconds = 0.0
     for i, (prompt_tokens, new) in enumerate(w.shapes):
         replay = w.agreement[i] if w.agreement else None
+        if method == "pld":  # prompt lookup replays what it proposed on this prompt
+            if not w.lookups:
+                raise ValueError("predicting pld needs a workload with lookups (profiling.measure_workload)")
+            kwargs["lookups"] = w.lookups[i]
         rate = expected_throughput(profile, method, w.alpha, budget, 1 if replay else runs,
                                    new_tokens=new, prompt_tokens=prompt_tokens,
                                    max_new_tokens=w.max_new_tokens, agreement=replay, **kwargs)
@@ -94,3 +98,21 @@ def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome
         out.update({f"sps best γ ({tag})": best, f"sps ({tag})": sps[best] / ar, f"duo ({tag})": duo / ar,
                     f"paper schedule ({tag})": paper / ar, f"duo / sps ({tag})": duo / sps[best]})
     return out
+
+
+def idle_by_budget(profile: LatencyProfile, alpha: float, budgets, new_tokens: int = 128,
+                   prompt_tokens: int = 128, max_new_tokens: int | None = None) -> pd.DataFrame:
+    """Per budget, one simulated duo generation's idle shares of the wall time on each side
+    (`idle_fraction_target`, `idle_fraction_draft`), the share the draft spends on catch-up chains
+    (`catch_up_fraction`: the target waits at least that long for them) and the share of rounds that
+    start with nothing to verify (`empty_start_fraction`)."""
+    rows = []
+    for b in budgets:
+        sim = simulate(profile, "duo", alpha, b, new_tokens=new_tokens, prompt_tokens=prompt_tokens,
+                       max_new_tokens=max_new_tokens)
+        catch_up = sim.trace[sim.trace.kind == "catch_up"]
+        rows.append({"budget": b, "idle_fraction_target": sim.stats["idle_fraction_target"],
+                     "idle_fraction_draft": sim.stats["idle_fraction_draft"],
+                     "catch_up_fraction": float((catch_up.end_s - catch_up.start_s).sum()) / sim.stats["wall_time_s"],
+                     "empty_start_fraction": sim.stats["empty_start_fraction"]})
+    return pd.DataFrame(rows)
