@@ -165,6 +165,9 @@ class Workload:
     # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
     agreement: list[list[bool]] | None = None
     source: str = ""  # which prompts alpha was measured on (duolab.timing.profile_store)
+    # per prompt, per new-token position: (tokens prompt lookup proposes there, up to LOOKUP_CAP,
+    # and how many of them the target's greedy output continues with); lets the simulator replay PLD
+    lookups: list[list[tuple[int, int]]] | None = None
 
 
 def _ratio(a: float, b: float) -> float:

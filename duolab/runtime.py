@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,6 +25,9 @@ class CpuLayout:
     draft_cores: list[int] | None
     target_threads: int | None  # None: leave torch's thread count alone
     draft_threads: int = 1
+    # the calling process's threads while duo's worker drafts beside it (an accelerator host: what
+    # the target's launches need, measured); None: target_threads
+    duo_target_threads: int | None = None
 
 
 def available_cores() -> list[int]:
@@ -74,6 +77,22 @@ def caller_thread_candidates(layout: CpuLayout, default: int | None = None) -> l
     return sorted({min(n, len(usable)) for n in (1, 2, 4, default)})
 
 
+def worker_thread_candidates(layout: CpuLayout) -> list[int]:
+    """Thread counts worth timing for the draft worker: 1, 2, 4, 8 and all of its cores."""
+    n = len(layout.draft_cores) if layout.draft_cores else 1
+    return sorted({min(c, n) for c in (1, 2, 4, 8, n)})
+
+
+def give_worker_the_rest(layout: CpuLayout, caller_threads: int, cores: list[int] | None = None) -> CpuLayout:
+    """On an accelerator host, once duo's caller needs `caller_threads`: the caller keeps that many
+    cores, the draft worker gets every other one (its threads are measured among them)."""
+    cores = cores if cores is not None else available_cores()
+    if len(cores) < 2:
+        return replace(layout, duo_target_threads=caller_threads)
+    keep = min(caller_threads, len(cores) - 1)
+    return replace(layout, draft_cores=cores[keep:], duo_target_threads=keep)
+
+
 def remember_caller_threads(target_device: torch.device, threads: int) -> None:
     """Record a measured choice, so default_layout gives it to pairs loaded later in this process."""
     check_threads(threads)
@@ -89,14 +108,16 @@ def pin_current_thread(cores: list[int] | None, threads: int | None) -> None:
 
 
 @contextmanager
-def target_placement(layout: CpuLayout | None):
-    """Run the target side on its cores and thread count, then restore the caller's settings."""
-    if layout is None or (layout.target_cores is None and layout.target_threads is None):
+def target_placement(layout: CpuLayout | None, beside_worker: bool = False):
+    """Run the target side on its cores and thread count (duo's, `beside_worker`, while its
+    worker drafts), then restore the caller's settings."""
+    threads = layout and ((layout.duo_target_threads if beside_worker else None) or layout.target_threads)
+    if layout is None or (layout.target_cores is None and threads is None):
         yield
         return
     old_cores = available_cores()
     old_threads = torch.get_num_threads()
-    pin_current_thread(layout.target_cores, layout.target_threads)
+    pin_current_thread(layout.target_cores, threads)
     try:
         yield
     finally:

@@ -138,6 +138,8 @@ def test_simulate_rejects_bad_input():
     with pytest.raises(ValueError, match="alpha"):
         simulate(synthetic(), "sps", alpha=1.2)
     with pytest.raises(ValueError, match="supports"):
+        simulate(synthetic(), "hf", alpha=0.5)
+    with pytest.raises(ValueError, match="needs lookups"):
         simulate(synthetic(), "pld", alpha=0.5)
     with pytest.raises(ValueError, match="budget"):
         simulate(synthetic(), "duo", alpha=0.5, budget=0)

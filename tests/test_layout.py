@@ -122,3 +122,98 @@ def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cor
     assert profile_store.cached_profile(gpu_pair) is saved
     assert chosen == [gpu_pair] and gpu_pair.layout.target_threads == 4
     assert profile_store.cached_profile(gpu_pair) is saved and len(chosen) == 1  # kept for the pair's life
+
+
+# --- duo's split: the caller keeps what the target's launches need, the worker gets the rest -----
+
+def test_two_cores_keep_one_plus_one(monkeypatch):
+    monkeypatch.setattr(runtime, "available_cores", lambda: [0, 1])
+    layout = default_layout(torch.device("cpu"))
+    assert (layout.target_cores, layout.draft_cores, layout.target_threads, layout.draft_threads) == ([0], [1], 1, 1)
+    assert runtime.worker_thread_candidates(layout) == [1]
+
+
+def test_a_synthetic_16_core_host_offers_the_worker_every_other_core(monkeypatch):
+    monkeypatch.setattr(runtime, "available_cores", lambda: list(range(16)))
+    cpu = default_layout(torch.device("cpu"))  # a CPU-only host: the worker has its half
+    assert cpu.draft_cores == list(range(8, 16)) and runtime.worker_thread_candidates(cpu) == [1, 2, 4, 8]
+    gpu = default_layout(CUDA)  # before anything is measured: one core for the worker
+    assert gpu.draft_cores == [15] and runtime.worker_thread_candidates(gpu) == [1]
+    split = runtime.give_worker_the_rest(gpu, caller_threads=2)
+    assert split.draft_cores == list(range(2, 16)) and split.duo_target_threads == 2
+    assert runtime.worker_thread_candidates(split) == [1, 2, 4, 8, 14]
+    assert runtime.give_worker_the_rest(gpu, caller_threads=40).draft_cores == [15]  # the worker keeps one
+
+
+class FakeWorker:
+    """Answers draft requests as if a draft token took MS[threads] ms."""
+    MS = {1: 2.0, 2: 1.2, 4: 0.9, 8: 1.0, 14: 1.3}
+
+    def __init__(self):
+        self.threads, self.asked = 1, []
+
+    def set_threads(self, n):
+        self.threads = n
+        self.asked.append(n)
+        return n
+
+    def request(self, context, budget, max_sequences):
+        self.budget = budget
+        return 1
+
+    def wait(self, request_id, timeout):
+        return SimpleNamespace(start=0.0, end=self.budget * self.MS[self.threads] / 1000)
+
+
+def test_choose_duo_layout_keeps_the_fastest_worker_thread_count(toy_pair, monkeypatch):
+    from duolab.methods import worker as worker_module
+    from duolab.timing import caller_threads
+
+    fake = FakeWorker()
+    monkeypatch.setattr(worker_module, "draft_worker", lambda pair: fake)
+    monkeypatch.setattr(worker_module, "rekey_worker", lambda pair: None)
+    old = toy_pair.layout
+    toy_pair.layout = CpuLayout([0], list(range(1, 15)), 1, 1)  # as on a 15-core CPU-only host
+    try:
+        note = caller_threads.choose_duo_layout(toy_pair, repeats=2)
+        assert note["worker_threads"] == 4 == toy_pair.layout.draft_threads == fake.threads
+        assert note["worker_ms_per_token"] == {1: 2.0, 2: 1.2, 4: 0.9, 8: 1.0, 14: 1.3}
+        assert sorted(set(fake.asked)) == [1, 2, 4, 8, 14]
+        assert "measured" in note["worker_threads_from"]
+    finally:
+        toy_pair.layout = old
+
+
+def test_choose_duo_layout_on_two_cores_measures_nothing(toy_pair, monkeypatch):
+    from duolab.methods import worker as worker_module
+    from duolab.timing import caller_threads
+
+    monkeypatch.setattr(worker_module, "draft_worker", lambda pair: pytest.fail("no worker needed"))
+    old = toy_pair.layout
+    toy_pair.layout = CpuLayout([0], [1], 1, 1)
+    try:
+        note = caller_threads.choose_duo_layout(toy_pair)
+        assert (note["worker_threads"], note["worker_cores"]) == (1, [1])
+    finally:
+        toy_pair.layout = old
+
+
+def test_a_saved_duo_layout_is_applied_without_measuring():
+    from duolab.timing.caller_threads import apply_duo_layout
+
+    pair = SimpleNamespace(layout=CpuLayout(None, [15], None, 1))
+    apply_duo_layout(pair, {"worker_cores": list(range(2, 16)), "worker_threads": 8, "duo_caller_threads": 2})
+    assert (pair.layout.draft_cores, pair.layout.draft_threads, pair.layout.duo_target_threads) == (
+        list(range(2, 16)), 8, 2)
+    apply_duo_layout(pair, None)  # a profile without the note leaves the layout alone
+    assert pair.layout.draft_threads == 8
+
+
+def test_every_generation_says_how_many_threads_it_drafted_with(toy_pair):
+    import duolab
+
+    threads = {m: duolab.generate(toy_pair, "a b c a b", method=m, max_new_tokens=4, **kw).stats["draft_threads"]
+               for m, kw in {"ar": {}, "pld": {}, "sps": {}, "duo": {"budget": 2, "catch_up": 0}}.items()}
+    assert threads["ar"] == threads["pld"] == 0
+    assert threads["sps"] == (toy_pair.layout.target_threads or torch.get_num_threads())
+    assert threads["duo"] == toy_pair.layout.draft_threads

@@ -34,7 +34,7 @@ from duolab.timing.profiling import measure_workload
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
                 "idle_fraction_target", "idle_fraction_draft", "worker_failed",
-                "empty_start_fraction", "outcome_hit_rate", "mean_budget"]
+                "empty_start_fraction", "outcome_hit_rate", "mean_budget", "draft_threads", "caller_threads"]
 
 PAPER_DUO = "duo:budget=8,catch_up=0,outcomes=false"  # the paper's schedule, for before/after
 # duo's labels in a fair run, each with the schedule the simulator replays for it (duo_report)
@@ -83,6 +83,7 @@ def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
         for label, name in [("__best__", SPS_BEST), *cols.items()]:
             r = b if label == "__best__" else tasks[(tasks.task == task) & (tasks.label == label)].iloc[0]
             row[f"{name} speedup"], row[f"{name} ttft_ms"] = r.speedup, r.ttft_ms
+            row[f"{name} draft threads"] = r.get("draft_threads", float("nan"))
         row["duo / sps best"] = row["duo (default) speedup"] / row["sps best γ speedup"]
         row["duo ttft / sps best"] = row["duo (default) ttft_ms"] / row["sps best γ ttft_ms"]
         if gpu_best is not None:
@@ -186,6 +187,8 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
             "empty_start_fraction": g.empty_start_fraction.mean(),
             "outcome_hit_rate": g.outcome_hit_rate.mean(),
             "mean_budget": g.mean_budget.mean(),
+            # torch threads the method drafted with (runs before the column existed: unknown)
+            "draft_threads": g.draft_threads.median() if "draft_threads" in g else float("nan"),
             "matches_ar": bool(raw[(raw.task == task) & (raw.label == label)].matches_ar.all()),
         })
     table = pd.DataFrame(rows)

@@ -75,13 +75,13 @@ def _prepare(pair: Pair, options: dict) -> None:
     started = draft_worker(pair) is not before
     target = pair.runner("target")
     if started:
-        with target_placement(pair.layout):
+        with target_placement(pair.layout, beside_worker=True):
             warm_up(target, pair.context_length)
 
 
 @register_method("duo", defaults={"budget": "auto", "max_sequences": 4, "catch_up": "auto", "outcomes": True,
                            "worker_timeout_s": 10.0},
-                 check=_check_duo, prepare=_prepare, needs_profile=_needs_profile)
+                 check=_check_duo, prepare=_prepare, needs_profile=_needs_profile, drafts_in="worker")
 def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, outcomes: bool,
         worker_timeout_s: float, profile: LatencyProfile | None = None, alpha_prior: float = 0.5) -> None:
     """The rounds of DuoDecoding (module docstring). `profile` and `alpha_prior` drive the "auto"

@@ -50,7 +50,8 @@ ASSISTANT_SETTINGS = {"num_assistant_tokens": None, "num_assistant_tokens_schedu
 
 
 # prepare: the target's runner, warmed on pair.target, whose forward transformers' generate runs
-@register_method("hf", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target"))
+@register_method("hf", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target"),
+                 drafts_in="caller")
 def hf_assisted(run: Run, budget: int) -> None:
     """transformers' assisted generation with a constant number of assistant tokens (= budget)."""
     pair = run.pair

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 from duolab.arguments import is_whole
 from duolab.models import Pair
 from duolab.run import Generation, Run
@@ -34,6 +36,7 @@ class Method:
     check: Callable[[dict], None]  # raises ValueError on bad options, before any model work
     prepare: Callable[[Pair, dict], None]  # set-up done once per pair, before the clock
     needs_profile: Callable[[dict], bool]  # these options choose per round from a latency profile
+    drafts_in: str = "nothing"  # where a draft model runs: "nothing", "caller" (in process), "worker"
 
 
 METHODS: dict[str, Method] = {}
@@ -50,10 +53,10 @@ def uses_runners(*roles: str) -> Callable[[Pair, dict], None]:
 
 def register_method(name: str, defaults: dict | None = None, check: Callable[[dict], None] | None = None,
                     prepare: Callable[[Pair, dict], None] = uses_runners("target"),
-                    needs_profile: Callable[[dict], bool] | None = None):
+                    needs_profile: Callable[[dict], bool] | None = None, drafts_in: str = "nothing"):
     def wrap(fn):
         METHODS[name] = Method(name, fn, dict(defaults or {}), check or (lambda options: None), prepare,
-                               needs_profile or (lambda options: False))
+                               needs_profile or (lambda options: False), drafts_in)
         return fn
 
     return wrap
@@ -121,9 +124,22 @@ def run_call(pair: Pair, call: Call, **inputs) -> Generation:
     call.method.prepare(pair, call.options)
     run = Run(pair, call.prompt_ids, call.max_new_tokens, call.sampling, call.seed, time.perf_counter())
     run.add_stats(setup_s=run.t0 - start)
-    with target_placement(pair.layout):
+    beside_worker = call.method.drafts_in == "worker"
+    with target_placement(pair.layout, beside_worker):
+        run.add_stats(draft_threads=draft_threads(pair, call.method), caller_threads=torch.get_num_threads())
         call.method.decode(run, **call.options, **inputs)
     return run.finish(call.method.name, call.options)
+
+
+def draft_threads(pair: Pair, method: Method) -> int:
+    """How many torch threads the method drafts with: the caller's for an in-process draft, the
+    worker's for duo, 0 for a method without a draft model (ar, pld)."""
+    if method.drafts_in == "caller":
+        return torch.get_num_threads()
+    if method.drafts_in == "worker":
+        worker = pair.resources.get("draft_worker")
+        return worker.threads if worker is not None else pair.layout.draft_threads
+    return 0
 
 
 def decode(pair: Pair, prompt: str, *, method: str = "ar", max_new_tokens: int = 128, temperature: float = 0.0,

@@ -39,7 +39,8 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
             return
 
 
-@register_method("sps", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target", "draft"))
+@register_method("sps", defaults={"budget": 4}, check=check_budget, prepare=uses_runners("target", "draft"),
+                 drafts_in="caller")
 def speculative(run: Run, budget: int) -> None:
     """Speculative sampling with the draft model: draft and target take turns (never overlap)."""
     drafter = ChainDrafter(run.pair.runner("draft"), run.sampling, run.generator)

@@ -130,6 +130,7 @@ class DraftWorker:
             raise RuntimeError("draft worker did not start (see its stderr above)")
         self.runner = ready["runner"]
         self.pid = ready["pid"]
+        self.threads = threads
 
     @property
     def alive(self) -> bool:
@@ -189,6 +190,17 @@ class DraftWorker:
             times.append(time.perf_counter() - t)
         return sorted(times)[len(times) // 2]
 
+    def set_threads(self, n: int) -> int:
+        """Draft with n torch threads from now on (on the worker's cores); returns the count set."""
+        self._send({"op": "threads", "n": int(n)})
+        while True:
+            reply = self._recv(30.0)
+            if reply is None:
+                raise RuntimeError("the draft worker did not answer a change of threads")
+            if isinstance(reply, dict) and reply.get("op") == "threads":
+                self.threads = reply["n"]
+                return self.threads
+
     def inject_fault(self, after_requests: int, mode: str) -> None:
         """Testing aid: crash ('crash') or stop answering ('hang') after n more draft requests."""
         self._send({"op": "fault", "after": after_requests, "mode": mode})
@@ -244,6 +256,17 @@ def draft_worker(pair: Pair) -> DraftWorker:
     worker.holder = weakref.ref(pair)
     pair.resources["draft_worker"] = worker
     return worker
+
+
+def rekey_worker(pair: Pair) -> None:
+    """The pair's running worker now serves the pair's layout (its threads were changed in place):
+    file it under the layout's key, so a pair loaded later with this layout takes it over."""
+    worker = pair.resources.get("draft_worker")
+    for key, w in list(_WORKERS.items()):
+        if w is worker:
+            del _WORKERS[key]
+    if worker is not None:
+        _WORKERS[_worker_key(pair)] = worker
 
 
 def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:

@@ -78,6 +78,9 @@ def serve(conn: Connection, runner, parent_pid: int, eos_id: int | None = None) 
                 pass  # the target finished its forward: only outcome drafting listens for it
             elif msg["op"] == "ping":
                 conn.send({"op": "pong"})
+            elif msg["op"] == "threads":  # the profiler times the draft step at several counts
+                torch.set_num_threads(msg["n"])
+                conn.send({"op": "threads", "n": torch.get_num_threads()})
             elif msg["op"] == "fault":
                 fault = {"after": msg["after"], "mode": msg["mode"]}
             elif msg["op"] == "stop":

@@ -18,8 +18,10 @@ from duolab.runtime import (
     caller_thread_candidates,
     check_threads,
     default_layout,
+    give_worker_the_rest,
     remember_caller_threads,
     target_placement,
+    worker_thread_candidates,
 )
 from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
 from duolab.timing.stopwatch import median, random_ids, timed_ms
@@ -96,3 +98,66 @@ def caller_threads_note(pair: Pair) -> dict:
     table = choose_caller_threads(pair)
     return {"caller_threads": pair.layout.target_threads, "caller_threads_from": "measured",
             "caller_threads_total_ms": {int(r.threads): round(r.total_ms, 3) for r in table.itertuples()}}
+
+
+def choose_duo_layout(pair: Pair, repeats: int = 5, n_tokens: int = 8, context: int = 128) -> dict:
+    """duo's split of a host's cores, by measurement, and why (recorded in the profile's notes).
+
+    On an accelerator host the calling process needs only the threads the target's launches and
+    verification need (`choose_caller_threads` without the in-process draft: the fewest threads
+    within 5 % of the fastest), and the draft worker gets every other core. Then, on any host where
+    the worker has more than one core, its draft step is timed at 1, 2, 4, 8 and all of its cores
+    (round robin, medians) and the fastest count is kept. A 2-core CPU keeps 1 + 1."""
+    from duolab.methods.worker import discard_worker, draft_worker, rekey_worker
+
+    if pair.layout is None:
+        pair.layout = default_layout(pair.target_device)
+    note: dict = {}
+    if pair.target_device.type != "cpu":
+        table = pair.resources.get("caller_threads_timings")  # measured for SpS's choice already?
+        if table is None:
+            table = choose_caller_threads(pair, repeats=repeats)
+        target_only = table.verify_forward_ms + table.verify_ms + table.ar_step_ms
+        fastest = target_only.min()
+        duo_caller = int(table.threads[target_only <= 1.05 * fastest].min())
+        pair.layout = give_worker_the_rest(pair.layout, duo_caller)
+        discard_worker(pair)  # one started on the old cores
+        note.update(duo_caller_threads=duo_caller, duo_caller_ms={int(t): round(float(ms), 3) for t, ms in
+                                                                  zip(table.threads, target_only, strict=True)})
+    candidates = worker_thread_candidates(pair.layout)
+    if len(candidates) == 1:
+        pair.layout.draft_threads = candidates[0]
+        return {**note, "worker_cores": pair.layout.draft_cores, "worker_threads": candidates[0],
+                "worker_threads_from": "one core for the worker: nothing to choose"}
+    worker = draft_worker(pair)
+    ids = random_ids(pair, context + 8)
+    times: dict[int, list[float]] = {n: [] for n in candidates}
+    for r in range(repeats + 1):
+        for n in candidates:
+            worker.set_threads(n)
+            ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
+            tree = worker.wait(worker.request(ctx, n_tokens, 1), 30.0)
+            if tree is None:
+                raise RuntimeError("the draft worker did not answer while choosing its threads")
+            if r:  # the first pass warms each count's thread pool
+                times[n].append(1000 * (tree.end - tree.start) / n_tokens)
+    per_token = {n: median(ts) for n, ts in times.items()}
+    best = min(per_token, key=lambda n: (per_token[n], n))
+    worker.set_threads(best)
+    pair.layout.draft_threads = best
+    rekey_worker(pair)
+    return {**note, "worker_cores": pair.layout.draft_cores, "worker_threads": best,
+            "worker_threads_from": "measured: the fastest draft step of the candidates",
+            "worker_ms_per_token": {n: round(ms, 3) for n, ms in per_token.items()}}
+
+
+def apply_duo_layout(pair: Pair, note: dict | None) -> None:
+    """Take duo's split recorded in a profile of this machine and pair (`choose_duo_layout`'s note),
+    so a new process starts its worker on the measured cores and threads without measuring again."""
+    if not note or "worker_threads" not in note or pair.layout is None:
+        return
+    if note.get("worker_cores"):
+        pair.layout.draft_cores = list(note["worker_cores"])
+    pair.layout.draft_threads = int(note["worker_threads"])
+    if note.get("duo_caller_threads"):
+        pair.layout.duo_target_threads = int(note["duo_caller_threads"])

@@ -27,7 +27,7 @@ from duolab.latency_profile import LatencyProfile, Workload, find_profile
 from duolab.models import Pair
 from duolab.paths import DATA_DIR, quick_mode
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.caller_threads import caller_threads_note
+from duolab.timing.caller_threads import apply_duo_layout, caller_threads_note
 from duolab.timing.profiling import measure_workload, profile_pair
 
 
@@ -40,6 +40,7 @@ def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> L
     if prof is None:
         return profile_pair(pair, quick=quick)
     caller_threads_note(pair)
+    apply_duo_layout(pair, prof.notes.get("duo_layout"))
     return prof
 
 
@@ -100,12 +101,14 @@ def profile(pair: Pair, quick: bool = False, verbose: bool = True) -> LatencyPro
     prof = _saved_here(pair) or _cached_on_disk(pair, quick)
     if prof is None:
         say = (lambda message: print(message, file=sys.stderr, flush=True)) if verbose else None
+        path = profile_cache_path(pair, quick)  # keyed by the layout as loaded, before any choice
         prof = profile_pair(pair, quick=quick, progress=say)
-        path = prof.save(profile_cache_path(pair, quick), artefact=False)  # a cache file, not an artefact
+        prof.save(path, artefact=False)  # a cache file, not an artefact
         if say:
             say(f"saved {path}: this pair on this machine is not measured again")
-    else:  # the caller's threads are this process's choice, not the saved file's
+    else:  # the caller's threads are this process's choice; duo's split is the measured one
         caller_threads_note(pair)
+        apply_duo_layout(pair, prof.notes.get("duo_layout"))
     pair.resources["latency_profile"] = prof
     return prof
 

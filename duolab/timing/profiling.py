@@ -24,13 +24,13 @@ import torch
 from duolab.artefacts import describe_machine, machine_fingerprint
 from duolab.latency_profile import LatencyProfile, Workload, fit_line, interpolate, portable_source
 from duolab.methods import decode
-from duolab.methods.drafting import ChainDrafter
+from duolab.methods.drafting import ChainDrafter, PromptLookupDrafter
 from duolab.methods.worker import draft_worker
 from duolab.models import Pair
 from duolab.runners.fast_llama import FastLlama
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
-from duolab.timing.caller_threads import caller_threads_note
+from duolab.timing.caller_threads import caller_threads_note, choose_duo_layout
 from duolab.timing.stopwatch import median, random_ids, timed_ms
 
 VERIFY_SIZES = list(range(1, 65))
@@ -198,6 +198,8 @@ def profile_pair(pair: Pair, quick: bool = False, progress=None) -> LatencyProfi
         say(f"  [{stage[0]}/6] {what} ({time.perf_counter() - t0:.0f} s)")
 
     threads_note = caller_threads_note(pair)
+    layout_as_loaded = str(pair.layout)
+    duo_layout = choose_duo_layout(pair)
     sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] if quick else VERIFY_SIZES
     curve, ar_step = measure_target_and_ar_step(pair, sizes, repeats=5 if quick else 9)
     if quick:  # fill 1..64 by linear interpolation between the measured sizes
@@ -223,8 +225,8 @@ def profile_pair(pair: Pair, quick: bool = False, progress=None) -> LatencyProfi
         sps_draft_ms_per_token=sps_draft,
         channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
         draft_branch_ms=branches, notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
-               "target_runner": pair.target_runner, **threads_note,
-               "layout": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
+               "target_runner": pair.target_runner, **threads_note, "duo_layout": duo_layout,
+               "layout": layout_as_loaded, "layout_chosen": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )
     return profile.reconciled()
 
@@ -242,7 +244,7 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
     if not prompts:
         raise ValueError("measure_workload needs at least one prompt")
     agree = total = 0
-    shapes, agreement = [], []
+    shapes, agreement, lookups = [], [], []
     for prompt in prompts:
         g = decode(pair, prompt, max_new_tokens=max_new_tokens)
         prompt_ids = pair.tokenizer.encode(prompt)
@@ -254,6 +256,24 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
         total += len(t)
         shapes.append((len(prompt_ids), len(g.token_ids)))
         agreement.append((t == d).tolist())
-    return Workload(agree / total, shapes, max_new_tokens, agreement)
+        lookups.append(prompt_lookups(prompt_ids, g.token_ids))
+    return Workload(agree / total, shapes, max_new_tokens, agreement, lookups=lookups)
+
+
+LOOKUP_CAP = 16  # the longest PLD proposal a workload records (recommend predicts PLD up to it)
+
+
+def prompt_lookups(prompt_ids: list[int], output: list[int], max_ngram: int = 3,
+                   cap: int = LOOKUP_CAP) -> list[tuple[int, int]]:
+    """Per position j of a greedy `output`: (how many tokens prompt lookup proposes from the context
+    prompt + output[:j], at most `cap`; how many of them output[j:] continues with)."""
+    drafter, out = PromptLookupDrafter(max_ngram), []
+    for j in range(len(output)):
+        proposal = drafter.propose(prompt_ids + output[:j], cap).tokens
+        matched = 0
+        while matched < len(proposal) and j + matched < len(output) and proposal[matched] == output[j + matched]:
+            matched += 1
+        out.append((len(proposal), matched))
+    return out
 
 

@@ -188,3 +188,19 @@ def paper_comparison(results: Path = DATA_DIR / "results", earlier_h100: Path = 
                      f"{median['duo ttft / sps best']:.0%} of SpS's"))
     return pd.DataFrame(rows, columns=["where", "baseline", "duo over AR", "baseline over AR",
                                        "duo over baseline", "note"])
+
+
+def worker_speed_what_if(profile: LatencyProfile, alphas, worker_ms_per_token: float, runs: int = 8,
+                         new_tokens: int = 96) -> pd.DataFrame:
+    """duo over SpS's best on `profile` as measured and with duo's worker drafting at
+    `worker_ms_per_token` (say, SpS's in-process speed, had the worker the same threads): one row
+    per α."""
+    faster = replace(profile, draft_ms_per_token=worker_ms_per_token)
+    rows = []
+    for alpha in alphas:
+        before, after = (duo_over_sps(p, alpha, runs, new_tokens) for p in (profile, faster))
+        rows.append({"alpha": alpha, "worker t_d ms": profile.draft_ms_per_token, "duo / sps": before["duo_over_sps"],
+                     "faster worker t_d ms": worker_ms_per_token, "duo / sps, faster worker": after["duo_over_sps"],
+                     "sps best γ": before["sps_budget"], "duo speedup, faster worker": after["duo_speedup"],
+                     "sps best speedup": before["sps_speedup"]})
+    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""Event-driven simulation of the AR, SpS and duo schedules from a LatencyProfile.
+"""Event-driven simulation of the AR, SpS, PLD and duo schedules from a LatencyProfile.
 
 Acceptance model: each draft token passes independently with probability `alpha` (a chain stops
 at the first failure); in duo, the target's token after a fully accepted block equals a first
@@ -7,8 +7,10 @@ sequences). Durations come from the profile. The output trace has the columns of
 `Generation.trace`, so simulated and measured timelines can be drawn side by side, and a profile
 from another machine (say an H100 target with a 16-core CPU draft) answers "what if".
 
-Like the decoders, one function per method runs the generation round by round (`_run_ar`,
-`_run_sps`, `_run_duo`; a duo round is `_duo_round`, which returns what it did), and a
+PLD (prompt lookup) replays `lookups`, what prompt lookup proposed at each position of the target's
+greedy output and how much of it matched (`profiling.measure_workload`): its drafts cost nothing,
+its verification T_t(n + 1). Like the decoders, one function per method runs the generation round
+by round (`_run_ar`, `_run_sps`, `_run_pld`, `_run_duo`; a duo round is `_duo_round`, which returns what it did), and a
 `_Timeline` keeps the books: clock, trace events, tokens, forwards, rounds, TTFT.
 """
 
@@ -71,7 +73,8 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
              new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
              catch_up: int | str = "auto", seed: int = 0, max_new_tokens: int | None = None,
              agreement: list[bool] | None = None, outcomes: bool = True,
-             outcome_hit: float = OUTCOME_HIT, cache: OutcomeCache | None = None) -> Simulation:
+             outcome_hit: float = OUTCOME_HIT, cache: OutcomeCache | None = None,
+             lookups: list[tuple[int, int]] | None = None) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
     `agreement` (see `duolab.timing.profiling.measure_workload`) acceptance replays it exactly instead of
@@ -86,20 +89,25 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
     the time left covered at least i + 1 outcome chains (they are ranked, so the early positions,
     where rejections are likeliest, come first). With `cache` (duolab.timing.outcome_cache) the
     outcomes are drafted as batched branches by its workers instead, and a rejection at a covered
-    position is caught with the probability its plan gives."""
+    position is caught with the probability its plan gives. "pld" needs `lookups`: per new-token
+    position, (tokens prompt lookup proposed there, how many of them the target's greedy output
+    continues with)."""
     events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,
                                      first_match, catch_up, seed, max_new_tokens, agreement,
-                                     outcomes, outcome_hit, cache)
+                                     outcomes, outcome_hit, cache, lookups)
     return Simulation(pd.DataFrame(events, columns=TRACE_COLUMNS), stats)
 
 
 def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_tokens=128,
                      first_match=None, catch_up="auto", seed=0, max_new_tokens=None,
-                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT, cache=None) -> tuple[list[tuple], dict]:
+                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT, cache=None,
+                     lookups=None) -> tuple[list[tuple], dict]:
     """simulate's work without building the DataFrame, which costs ~40x the simulation itself
     (budget sweeps run thousands): (events, stats)."""
-    if method not in ("ar", "sps", "duo"):
-        raise ValueError(f"simulate supports 'ar', 'sps' and 'duo', got {method!r}")
+    if method not in ("ar", "sps", "pld", "duo"):
+        raise ValueError(f"simulate supports 'ar', 'sps', 'pld' and 'duo', got {method!r}")
+    if method == "pld" and lookups is None:
+        raise ValueError("simulating pld needs lookups (profiling.measure_workload records them)")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     auto_ok = method == "duo" and budget == "auto"
@@ -112,6 +120,8 @@ def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_to
         _run_ar(sim)
     elif method == "sps":
         _run_sps(sim, accept, budget)
+    elif method == "pld":
+        _run_pld(sim, lookups, budget)
     else:
         policy = RoundPolicy.from_options(profile, alpha, budget, catch_up, outcomes)
         extra = _run_duo(sim, accept, policy, outcomes, outcome_hit, cache)
@@ -173,6 +183,18 @@ def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int) -> None:
         t = sim.add("target", "verify", t, (sim.prefill + extra) if sim.rounds == 0 else p.target_ms(n + 1))
         sim.t = sim.add("target", "sync", t, p.sync_ms) + p.round_overhead_ms
         sim.committed(accept.chain(sim.made, n) + 1)
+
+
+def _run_pld(sim: _Timeline, lookups: list[tuple[int, int]], budget: int) -> None:
+    """PLD: each round verifies what prompt lookup proposed (up to `budget` tokens, free to draft)."""
+    p = sim.p
+    while not sim.done:
+        proposed, matched = lookups[sim.made] if sim.made < len(lookups) else (0, 0)
+        n = max(0, min(budget, proposed, sim.cap - sim.made - 1))
+        extra = p.target_ms(n + 1) - p.target_ms(1)
+        t = sim.add("target", "verify", sim.t, (sim.prefill + extra) if sim.rounds == 0 else p.target_ms(n + 1))
+        sim.t = sim.add("target", "sync", t, p.sync_ms) + p.round_overhead_ms
+        sim.committed(min(matched, n) + 1)
 
 
 @dataclass
