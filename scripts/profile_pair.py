@@ -2,6 +2,7 @@
 
     python scripts/profile_pair.py                  # -> data/profiles/<name>.json
     python scripts/profile_pair.py --name h100-cpu16 --target-device cuda
+    python scripts/profile_pair.py --quick --out data/real_pair/profile-cpu-2core.json   # anywhere else
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ def main() -> None:
     ap.add_argument("--name", default="cpu-2core", help="file stem under data/profiles/")
     ap.add_argument("--target-device", default=None)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=None, help="write here instead of data/profiles/<name>.json")
     args = ap.parse_args()
     with load_pair(target_device=args.target_device) as pair:
         profile = profile_pair(pair, quick=args.quick)
-    path = profile.save(DATA_DIR / "profiles" / f"{args.name}.json")
+    path = profile.save(args.out or DATA_DIR / "profiles" / f"{args.name}.json")
     t = profile.target_forward_ms
     print(f"target T_t(n) ms: n=1 {t[0]:.2f}, 2 {t[1]:.2f}, 4 {t[3]:.2f}, 8 {t[7]:.2f}, "
           f"16 {t[15]:.2f}, 32 {t[31]:.2f}, 64 {t[63]:.2f}")

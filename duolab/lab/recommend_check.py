@@ -61,7 +61,8 @@ def check_run(pair: Pair, name: str, run: CheckRun) -> tuple[dict, Recommendatio
     budgets = sorted(int(k.split("=")[1]) for k in measured.index if k.startswith("sps γ="))
     duo_error, source = duo_prediction_error(leave_out=name)
     rec = recommend(pair, LatencyProfile.load(run.profile), prompts_per_task=run.prompts,
-                    max_new_tokens=run.max_new_tokens, budgets=budgets, duo_error=duo_error, duo_error_from=source)
+                    max_new_tokens=run.max_new_tokens, budgets=budgets, duo_error=duo_error, duo_error_from=source,
+                    pld_budgets=[8])  # the runs measured PLD at its default budget
     candidates = [c for c in rec.table if c in measured.index]  # PLD only at the budget it ran
     rec.table = rec.table[candidates]
     rec.setting, rec.runner_up = pick(rec.table)

@@ -153,10 +153,11 @@ def task_workloads(pair: Pair, tasks=TASKS, prompts_per_task: int = 2,
 
 
 def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], budgets=BUDGETS,
-                       duo_error: float = 1.0) -> pd.DataFrame:
+                       duo_error: float = 1.0, pld_budgets=None) -> pd.DataFrame:
     """Predicted speedup over AR, per task (rows, then "median") and setting (columns); duo's
-    divided by `duo_error`; PLD where the workloads recorded prompt lookups."""
-    pld_budgets = [b for b in budgets if b <= LOOKUP_CAP]
+    divided by `duo_error`; PLD (at `pld_budgets`, default: `budgets` up to what the workloads
+    recorded) where the workloads recorded prompt lookups."""
+    pld_budgets = [b for b in (budgets if pld_budgets is None else pld_budgets) if b <= LOOKUP_CAP]
     rows = {}
     for task, work in workloads.items():
         ar = predicted_tokens_per_s(profile, work, "ar", 1)
@@ -180,9 +181,10 @@ def pick(table: pd.DataFrame) -> tuple[str, str]:
 
 def recommend(pair: Pair, profile: LatencyProfile | None = None, tasks=TASKS, prompts_per_task: int = 2,
               max_new_tokens: int = 96, budgets=BUDGETS, duo_error: float | None = None,
-              duo_error_from: str = "given") -> Recommendation:
+              duo_error_from: str = "given", pld_budgets=None) -> Recommendation:
     """The fastest predicted method and budget for `pair` on the machine `profile` was measured on
-    (default: this one). `duo_error`: default `duo_prediction_error()`. See the module's docstring."""
+    (default: this one). `budgets`: SpS's (and PLD's, unless `pld_budgets`). `duo_error`: default
+    `duo_prediction_error()`. See the module's docstring."""
     if duo_error is None:
         duo_error, duo_error_from = duo_prediction_error()
     if not is_number(duo_error) or duo_error <= 0:
@@ -194,7 +196,9 @@ def recommend(pair: Pair, profile: LatencyProfile | None = None, tasks=TASKS, pr
         raise ValueError("recommend needs at least one task")
     workloads = task_workloads(pair, tasks, prompts_per_task, max_new_tokens)
     profile = profile or cached_profile(pair)
-    table = predicted_speedups(profile, workloads, budgets, duo_error)
+    if pld_budgets is not None and not all(is_whole(b, 1) for b in pld_budgets):
+        raise ValueError(f"pld_budgets must be integers >= 1, got {pld_budgets!r}")
+    table = predicted_speedups(profile, workloads, budgets, duo_error, pld_budgets)
     best, runner_up = pick(table)
     alpha = float(pd.Series([w.alpha for w in workloads.values()]).median())
     return Recommendation(best, runner_up, table, duo_error, duo_error_from, alpha, profile.machine)
