@@ -117,7 +117,10 @@ def target_placement(layout: CpuLayout | None, beside_worker: bool = False):
         return
     old_cores = available_cores()
     old_threads = torch.get_num_threads()
-    pin_current_thread(layout.target_cores, threads)
+    cores = layout.target_cores
+    if beside_worker and layout.duo_target_threads and cores is None and layout.draft_cores:
+        cores = [c for c in old_cores if c not in layout.draft_cores] or None  # off the worker's cores
+    pin_current_thread(cores, threads)
     try:
         yield
     finally:

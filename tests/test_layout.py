@@ -2,6 +2,7 @@
 GPU needed: the layout only looks at the device), and the measured choice of the calling
 process's CPU threads."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pandas as pd
@@ -217,3 +218,15 @@ def test_every_generation_says_how_many_threads_it_drafted_with(toy_pair):
     assert threads["ar"] == threads["pld"] == 0
     assert threads["sps"] == (toy_pair.layout.target_threads or torch.get_num_threads())
     assert threads["duo"] == toy_pair.layout.draft_threads
+
+
+def test_duos_caller_keeps_off_the_workers_cores(monkeypatch):
+    pinned = []
+    monkeypatch.setattr(runtime, "available_cores", lambda: list(range(4)))
+    monkeypatch.setattr(runtime, "pin_current_thread", lambda cores, threads: pinned.append((cores, threads)))
+    layout = runtime.give_worker_the_rest(default_layout(CUDA), caller_threads=1)
+    with target_placement(layout, beside_worker=True):
+        pass
+    with target_placement(replace(layout, target_threads=3)):  # SpS and the others: the caller's own choice
+        pass
+    assert pinned[0] == ([0], 1) and pinned[2] == (None, 3)
