@@ -7,7 +7,8 @@ duolab never sends tensors (the draft is greedy, so the target needs only token 
 the plain pipe the cheapest choice that needs no extra dependency. `DraftWorker.ping()` measures it.
 
 The worker is started as a fresh `python` running `duolab.methods.worker_process.main` (not multiprocessing's spawn,
-which re-runs the caller's __main__), asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG) and
+which re-runs the caller's __main__); it imports little beyond torch (`_WORKER_MAIN`), so it is ready in
+about the time `import torch` takes. It asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG) and
 also exits when its parent's pid changes or the channel closes: no orphans after a notebook
 kernel restart or Ctrl-C. It runs in its own session, so the Ctrl-C (SIGINT) that Jupyter sends to
 the kernel's process group -- on an interrupt and before every shutdown -- never reaches it: the
@@ -41,9 +42,16 @@ if TYPE_CHECKING:
 READY_TIMEOUT_S = 180.0
 # Every worker's command line holds this (worker_processes finds workers by it)
 WORKER_MARK = "duolab.methods.worker_process import main"
-# SIGINT is ignored before anything is imported (belt and braces: the worker has its own session)
-_WORKER_MAIN = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                f"from {WORKER_MARK}; main(sys.argv[1:])")
+# The worker's program. SIGINT is ignored before anything is imported (belt and braces: the worker
+# has its own session). duolab and duolab.methods are entered as bare packages (this duolab's
+# folders, their __init__ not run): those import the whole package and transformers (~2 s), where
+# the worker needs torch and a few modules (duolab.methods.worker_process).
+_PACKAGES = (("duolab", str(Path(__file__).resolve().parents[1])),
+             ("duolab.methods", str(Path(__file__).resolve().parent)))
+_WORKER_PRELUDE = ("import signal, sys, types; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                   f"for name, folder in {_PACKAGES!r}:\n"
+                   "    sys.modules[name] = types.ModuleType(name); sys.modules[name].__path__ = [folder]\n")
+_WORKER_MAIN = _WORKER_PRELUDE + f"from {WORKER_MARK}; main(sys.argv[1:])"
 # Both sides busy-poll this long before sleeping in select(): a sleeping process can take
 # milliseconds to be woken when its core is shared, which is as long as a whole draft round.
 SPIN_S = 0.005
@@ -106,7 +114,7 @@ class DraftWorker:
     def __init__(self, draft_source: str, cores: list[int] | None = None, threads: int = 1,
                  runner: str = "fast"):
         parent_sock, child_sock = socket.socketpair()
-        # "-c" rather than "-m duolab.methods.worker_process": its package __init__ imports the client side
+        # "-c" rather than "-m duolab.methods.worker_process": its packages' __init__ import all of duolab
         cmd = [sys.executable, "-c", _WORKER_MAIN,
                "--fd", str(child_sock.fileno()),
                "--draft", str(draft_source), "--threads", str(threads), "--parent", str(os.getpid())]

@@ -46,10 +46,26 @@ class FastLlama:
         return (rp.get("partial_rotary_factor") or 1.0) == 1.0
 
     def __init__(self, model, max_len: int | None = None):
-        cfg = model.config
+        """From a transformers Llama model (its weights are copied: the caller may keep training
+        or casting its model)."""
+        self._build(model.config, model.state_dict(), max_len, copy=True)
+
+    @classmethod
+    def from_weights(cls, config, weights: dict[str, torch.Tensor], max_len: int | None = None) -> FastLlama:
+        """From a Llama checkpoint's tensors, named as in its safetensors file
+        ("model.layers.0.self_attn.q_proj.weight", ...), and its config (an object with the
+        config's attributes): the same runner as FastLlama(model) of the model transformers
+        loads from them, without building that model. The tensors are used as they are when
+        already float32 on the CPU (no copy): hand over tensors nothing else writes to."""
+        runner = cls.__new__(cls)
+        runner._build(config, weights, max_len)
+        return runner
+
+    def _build(self, cfg, weights: dict[str, torch.Tensor], max_len: int | None, copy: bool = False) -> None:
         if not self.supports(cfg):
             raise ValueError("FastLlama does not support this config; use transformers instead")
-        nh, nkv = cfg.num_attention_heads, cfg.num_key_value_heads or cfg.num_attention_heads
+        nh = cfg.num_attention_heads
+        nkv = getattr(cfg, "num_key_value_heads", None) or nh
         hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // nh
         self.n_head, self.n_kv, self.head_dim = nh, nkv, hd
         self.q_dim, self.kv_dim, self.inter = nh * hd, nkv * hd, cfg.intermediate_size
@@ -63,16 +79,15 @@ class FastLlama:
         # 1/d and eps in one add (sum is a cheaper reduction than mean on CPU)
         self.eps, self.inv_d = torch.tensor(float(cfg.rms_norm_eps)), 1.0 / d
 
-        def w(t):  # private fp32 copy: the caller may keep training or casting its model
-            return t.detach().to("cpu", torch.float32).clone()
+        def w(name: str) -> torch.Tensor:  # fp32 on the CPU; with `copy`, always a private copy
+            return weights[name].detach().to("cpu", torch.float32, copy=copy)
 
         # Rotate pairs (i, i + hd/2) of each q/k head as complex numbers: reorder W_q/W_k rows
         # so those pairs sit side by side. Scores q.k are unchanged by the same reorder of q
         # and k (the cached keys are kept in this order); v and o_proj are untouched.
         perm = torch.arange(hd).view(2, hd // 2).t().reshape(-1)
         perm_qk = (torch.arange(nh + nkv)[:, None] * hd + perm).reshape(-1)
-        base = model.model
-        n_layers = len(base.layers)
+        n_layers = cfg.num_hidden_layers
         # per layer and position the row [k | v] of the qkv matmul, so one copy caches both; keys
         # and values are strided views of it, laid out for bmm: K (nkv, hd, pos), V (nkv, pos, hd)
         self.cache = torch.zeros(n_layers, self.max_len, 2 * self.kv_dim)
@@ -80,22 +95,25 @@ class FastLlama:
         keys, values = kv[:, :, 0].permute(0, 2, 3, 1), kv[:, :, 1].transpose(1, 2)
 
         self.layers = []
-        for i, layer in enumerate(base.layers):
-            at, mlp = layer.self_attn, layer.mlp
+        for i in range(n_layers):
+            at, mlp = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp."
             # the attention scale goes into W_q (RoPE is linear, so it commutes), each RMSNorm
             # weight into the columns of the matmul that follows it; weights are stored as
             # contiguous (in, out), the fastest layout for a 1-row mm on MKL, and
             # addmm(x, y, W) adds the residual for free
-            wqk = torch.cat([w(at.q_proj.weight) * hd**-0.5, w(at.k_proj.weight)])[perm_qk]
-            wqkv = torch.cat([wqk, w(at.v_proj.weight)]) * w(layer.input_layernorm.weight)
-            wgu = torch.cat([w(mlp.gate_proj.weight), w(mlp.up_proj.weight)])
-            wgu = wgu * w(layer.post_attention_layernorm.weight)
-            wo, wd = w(at.o_proj.weight), w(mlp.down_proj.weight)
-            weights = [t.t().contiguous() for t in (wqkv, wo, wgu, wd)]
+            wqk = torch.cat([w(at + "q_proj.weight") * hd**-0.5, w(at + "k_proj.weight")])[perm_qk]
+            wqkv = torch.cat([wqk, w(at + "v_proj.weight")]) * w(f"model.layers.{i}.input_layernorm.weight")
+            wgu = torch.cat([w(mlp + "gate_proj.weight"), w(mlp + "up_proj.weight")])
+            wgu = wgu * w(f"model.layers.{i}.post_attention_layernorm.weight")
+            wo, wd = w(at + "o_proj.weight"), w(mlp + "down_proj.weight")
+            weights_i = [t.t().contiguous() for t in (wqkv, wo, wgu, wd)]
             # the cache views too are made once: indexing them per step costs more than the math
-            self.layers.append((*weights, self.cache[i], keys[i], values[i]))
-        self.embed = w(base.embed_tokens.weight)  # tied or not, lm_head below is its own copy
-        self.lm_head = (w(model.lm_head.weight) * w(base.norm.weight)).t().contiguous()
+            self.layers.append((*weights_i, self.cache[i], keys[i], values[i]))
+        self.embed = w("model.embed_tokens.weight")
+        # lm_head: a model's own (tied: its embedding); a checkpoint of tied weights holds none
+        tied = getattr(cfg, "tie_word_embeddings", False)
+        head = self.embed if tied and "lm_head.weight" not in weights else w("lm_head.weight")
+        self.lm_head = (head * w("model.norm.weight")).t().contiguous()  # its own copy either way
 
         # RoPE angles as transformers computes them (fp32 position * fp32 inverse frequency),
         # for every position once, as unit complex numbers (max_len, 1, hd/2) over heads
