@@ -145,7 +145,8 @@ def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: boo
     path = profile_cache_path(pair, False).parent.parent / "workloads" / f"{_pair_id(pair)}-{digest}.json"
     if path.exists():
         saved = json.loads(path.read_text())
-        workload = Workload(**{**saved, "shapes": [tuple(s) for s in saved["shapes"]]})
+        lookups = [[tuple(x) for x in prompt] for prompt in saved["lookups"]] if saved.get("lookups") else None
+        workload = Workload(**{**saved, "shapes": [tuple(s) for s in saved["shapes"]], "lookups": lookups})
     else:
         if verbose:
             print(f"measuring this pair's greedy agreement (the prior alpha) on {source}: "
