@@ -262,7 +262,7 @@ def committed_artefacts(repo: Path = REPO_DIR) -> list[Path]:
     data = repo / "data"
     found = [*(repo / "figures").glob("*.png"), *(repo / "figures").glob("*.svg"),
              *(data / "profiles").glob("*.json"), *(data / "results").rglob("*.csv"),
-             *(data / "results").rglob("*.txt")]
+             *(data / "results").rglob("*.txt"), *(data / "real_pair").glob("profile-*.json")]
     return sorted(found)
 
 
