@@ -247,12 +247,12 @@ def made_by_this_pair(path: str | Path) -> bool:
     return bool(e) and Path(path).exists() and e["pair"] == hash_of(*default_sources())
 
 
-def save_table(table, path: str | Path, producer: str | None = None) -> Path:
-    """Write a pandas table as CSV and record it."""
+def save_table(table, path: str | Path, producer: str | None = None, pair: str | None = None) -> Path:
+    """Write a pandas table as CSV and record it (`pair`: the pair that made it, default load_pair()'s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
-    record(path, producer=producer)
+    record(path, producer=producer, pair=pair)
     return path
 
 

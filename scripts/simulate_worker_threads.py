@@ -13,7 +13,7 @@ import json
 
 import pandas as pd
 
-from duolab.artefacts import save_table
+from duolab.artefacts import real_pair_hash, save_table
 from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR, results_dir
 from duolab.timing.regime import worker_speed_what_if
@@ -28,7 +28,7 @@ def main() -> None:
     alphas = {**quality.to_dict(), "prior α (H200 run)": prior}
     table = worker_speed_what_if(profile, list(alphas.values()), profile.sps_draft_ms_per_token, new_tokens=64)
     table.insert(0, "α from", list(alphas))
-    save_table(table, results_dir() / "h200_worker_threads_simulated.csv")
+    save_table(table, results_dir() / "h200_worker_threads_simulated.csv", pair=real_pair_hash())  # the real pair's
     print(table.round(3).to_string(index=False))
     tasks = table[table["α from"] != "prior α (H200 run)"]
     print(f"\nmedian over tasks: duo / SpS best {tasks['duo / sps'].median():.3f} as measured "
