@@ -12,12 +12,13 @@ Importing duolab needs no GPU and starts nothing.
 
 from duolab.generation import generate
 from duolab.lab.divergence import Divergence, first_divergence
+from duolab.measure.profile_store import profile
+from duolab.measure.recommend import recommend
 from duolab.methods import METHODS
 from duolab.models import Pair, load_pair
+from duolab.predict.recommendation import Recommendation
 from duolab.run import Generation
 from duolab.sampling import SamplingConfig
-from duolab.timing.profile_store import profile
-from duolab.timing.recommendation import Recommendation, recommend
 
 __all__ = ["METHODS", "Divergence", "Generation", "Pair", "Recommendation", "SamplingConfig", "first_divergence",
            "generate", "load_pair", "profile", "recommend"]

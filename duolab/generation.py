@@ -2,7 +2,7 @@
 
 It checks the call (a ValueError naming what is wrong, before any work), prepares what the method
 needs outside the timed call -- its warmed runners, the draft worker, and, when duo chooses its
-budget or catch-up per round, the pair's latency profile and prior alpha (duolab.timing.profile_store:
+budget or catch-up per round, the pair's latency profile and prior alpha (duolab.measure.profile_store:
 found on disk for this machine or measured once, then kept on the pair) -- and runs it
 (duolab.methods). TTFT and wall time never count that set-up; `stats["setup_s"]` says what it took.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
+from duolab.measure.profile_store import cached_profile, workload_estimate
 from duolab.methods import check_call, run_call
 from duolab.models import Pair
 from duolab.run import Generation
-from duolab.timing.profile_store import cached_profile, workload_estimate
 
 
 def generate(

@@ -4,8 +4,8 @@
 against prompt length, the draft's times and the per-round costs; it saves to and loads from
 JSON so machines can be compared (data/profiles/), and `check` lists measurements of one
 quantity that disagree. `Workload` holds how often the draft agrees with the target on some
-prompts, and the prompts' shapes. Nothing here measures: the budget model (duolab.timing.budget) and the
-simulator (duolab.timing.simulate) run on profiles alone.
+prompts, and the prompts' shapes. Nothing here measures: the budget model (duolab.predict.budget) and the
+simulator (duolab.predict.simulate) run on profiles alone.
 """
 
 from __future__ import annotations
@@ -152,6 +152,9 @@ class LatencyProfile:
         return cls(**data)
 
 
+LOOKUP_CAP = 16  # the longest PLD proposal a workload records (recommend predicts PLD up to it)
+
+
 @dataclass
 class Workload:
     """What the budget is chosen for: the acceptance alpha, and per prompt its length and the
@@ -164,7 +167,7 @@ class Workload:
     # per prompt, per new-token position: does the draft's greedy token equal the target's?
     # (lets the simulator replay greedy acceptance exactly; None: Bernoulli(alpha))
     agreement: list[list[bool]] | None = None
-    source: str = ""  # which prompts alpha was measured on (duolab.timing.profile_store)
+    source: str = ""  # which prompts alpha was measured on (duolab.measure.profile_store)
     # per prompt, per new-token position: (tokens prompt lookup proposes there, up to LOOKUP_CAP,
     # and how many of them the target's greedy output continues with); lets the simulator replay PLD
     lookups: list[list[tuple[int, int]]] | None = None

@@ -164,7 +164,7 @@ class Run:
             "rounds": self.rounds,
             "draft_runner": self.draft_runner,
             "target_runner": self.pair.target_runner,
-            # torch threads of this (calling) process: measured on accelerator hosts (duolab.timing.profiling)
+            # torch threads of this (calling) process: measured on accelerator hosts (duolab.measure.profiling)
             "caller_threads": self.pair.layout.target_threads if self.pair.layout else None,
             "stop_reason": self.stop_reason or "max_new_tokens",
             **self.extra,

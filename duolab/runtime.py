@@ -5,7 +5,7 @@ stands in for the GPU (target), core 1 for the CPU (draft) on a 2-core machine.
 On an accelerator host the calling process still does CPU work (kernel launches, the in-process
 SpS draft, sampling and verification), and torch's default thread count (one per core) can make
 that several times slower. Its thread count is therefore a measured choice
-(`duolab.timing.caller_threads.choose_caller_threads`); a user overrides it with
+(`duolab.measure.caller_threads.choose_caller_threads`); a user overrides it with
 `pair.layout.target_threads = n`."""
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ import pandas as pd
 from duolab.artefacts import save_table
 from duolab.lab.bench import budget_check, calibrated_on_ar
 from duolab.latency_profile import LatencyProfile
+from duolab.measure.profiling import profile_pair
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
 from duolab.prompts import TASKS
-from duolab.timing.profiling import profile_pair
 
 DUO_BUDGETS = [1, 2, 3, 4, 6, 8, 10, 12, 16, 24]
 SPS_BUDGETS = [2, 4, 8]

@@ -34,11 +34,11 @@ from duolab.lab.bench import (
     summarize,
 )
 from duolab.latency_profile import LatencyProfile
+from duolab.measure.profile_store import cached_profile
+from duolab.measure.profiling import measure_workload, profile_pair
 from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.profile_store import cached_profile
-from duolab.timing.profiling import measure_workload, profile_pair
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

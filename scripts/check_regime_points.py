@@ -20,12 +20,12 @@ import pandas as pd
 
 from duolab.artefacts import save_table
 from duolab.lab.bench import run_benchmark, summarize
+from duolab.measure.profiling import measure_workload, profile_pair
 from duolab.models import load_pair
 from duolab.paths import output_dir, results_dir
+from duolab.predict.budget import predict
+from duolab.predict.regime import BUDGETS, SCHEDULES, regime_point
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import predict
-from duolab.timing.profiling import measure_workload, profile_pair
-from duolab.timing.regime import BUDGETS, SCHEDULES, regime_point
 
 CONFIGS = {
     "cpu-2core": {},

@@ -19,12 +19,12 @@ import pandas as pd
 
 from duolab.artefacts import save_table
 from duolab.latency_profile import LatencyProfile
+from duolab.measure.profiling import measure_workload
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
+from duolab.predict.budget import predicted_tokens_per_s, schedule_bounds
+from duolab.predict.simulate import OUTCOME_HIT
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import predicted_tokens_per_s, schedule_bounds
-from duolab.timing.profiling import measure_workload
-from duolab.timing.simulate import OUTCOME_HIT
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ batched branches lift duo to 1.1x a fair SpS? Simulated, per task and W, before 
 Each task's greedy agreement (the shipped pair, fp32, `--prompts` prompts of `--max-new-tokens`)
 is replayed by the simulator on each profile for SpS at its best budget (1-16), duo's defaults as
 they are (outcome chains one at a time, `--outcome-hit` of rejections caught where a chain was
-drafted) and duo with an outcome cache of W workers (duolab.timing.outcome_cache: the task's
+drafted) and duo with an outcome cache of W workers (duolab.predict.outcome_cache: the task's
 measured coverage of the target's corrections by the draft's F best guesses, outcome_coverage.csv;
 t_m / t_d as measured on this CPU, branch_cost.csv, applied to each profile's t_d). SpS drafts at
 the cheaper of the profile's two draft costs (in process, or the worker's runner): the previous
@@ -25,13 +25,13 @@ import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
 from duolab.latency_profile import LatencyProfile
+from duolab.measure.profiling import measure_workload
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR, results_dir
+from duolab.predict.budget import predicted_tokens_per_s
+from duolab.predict.outcome_cache import OutcomeCache
+from duolab.predict.simulate import OUTCOME_HIT
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import predicted_tokens_per_s
-from duolab.timing.outcome_cache import OutcomeCache
-from duolab.timing.profiling import measure_workload
-from duolab.timing.simulate import OUTCOME_HIT
 
 PROFILES = {"h100-fp32": DATA_DIR / "profiles" / "h100-fp32.json",
             "h100-host (previous pair)": EARLIER_PAIRS_DIR / "stage2-target-h100" / "h100-host.json",

@@ -11,7 +11,7 @@ and data/earlier_pairs/stage2-target-h100/h100_workload.csv (per prompt of the H
 greedy -- whether the draft's greedy token equals the target's at each new position, measured on
 the CPU in fp32 with the pair the H100 run used, so the simulator replays acceptance exactly).
 Writes h100_budget.csv and h100_sim_vs_measured.csv beside them: all of it is the previous default
-pair's (the folder's README says so). The analysis is duolab.timing.h100_budget.
+pair's (the folder's README says so). The analysis is duolab.lab.h100_budget.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from duolab.artefacts import save_table
+from duolab.lab import h100_budget as h100
 from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR, REPO_DIR
-from duolab.timing import h100_budget as h100
 
 SHARED = REPO_DIR.parent / "shared" / "measurements" / "h100-default-pair.json"
 
@@ -50,7 +50,7 @@ def main() -> None:
     for problem in profile.check():
         print("profile inconsistency:", problem)
     workload = h100.load_workload(h100.WORKLOAD)
-    auto = h100.auto_budget(profile, workload)
+    auto = h100.run_budget(profile, workload)
     pd.set_option("display.width", 200, "display.max_rows", 100)
 
     choice = h100.budget_choice(profile, workload)
@@ -58,7 +58,7 @@ def main() -> None:
     print(f"budget choice on the H100 profile (T_t(1) {profile.target_ms(1):.2f} ms, T_t(64) "
           f"{profile.target_ms(64):.2f} ms; worker draft {profile.draft_ms_per_token:.3f} ms/token "
           f"+ {profile.draft_overhead_ms:.2f} ms/request; auto's workload alpha "
-          f"{h100.auto_workload(workload).alpha:.3f})")
+          f"{h100.choice_workload(workload).alpha:.3f})")
     print(choice.to_string(index=False, float_format="%.3f"))
     worst = choice.groupby("method").chosen_vs_best.min()
     print("worst chosen/best per method:", worst.round(3).to_dict())

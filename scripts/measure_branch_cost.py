@@ -18,9 +18,9 @@ import pandas as pd
 
 from duolab.artefacts import save_table
 from duolab.latency_profile import fit_line
+from duolab.measure.profiling import BRANCH_SIZES, measure_branch_steps
 from duolab.models import load_pair
 from duolab.paths import results_dir
-from duolab.timing.profiling import BRANCH_SIZES, measure_branch_steps
 
 
 def main() -> None:

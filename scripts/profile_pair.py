@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from duolab.measure.profiling import profile_pair
 from duolab.models import load_pair
 from duolab.paths import DATA_DIR
-from duolab.timing.budget import equal_time_budget
-from duolab.timing.profiling import profile_pair
+from duolab.predict.budget import equal_time_budget
 
 
 def main() -> None:

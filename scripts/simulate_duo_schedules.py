@@ -7,7 +7,7 @@ fast draft runner; h100-host.json: the previous pair's H100 run of ../shared/mea
 data/earlier_pairs/stage2-target-h100/) and a few acceptance
 rates, the simulated speedup over AR of: SpS at its best budget (same draft speed), duo with the
 paper's schedule at its best budget, duo with its defaults (per-round budget and catch-up, outcome
-chains caught at `OUTCOME_HIT`), and the best any schedule could do (round_policy.ideal_speedup).
+chains caught at `OUTCOME_HIT`), and the best any schedule could do (predict.budget.ideal_speedup).
 Writes data/results/duo_schedules_simulated.csv.
 """
 from __future__ import annotations
@@ -16,10 +16,9 @@ import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
 from duolab.latency_profile import LatencyProfile
-from duolab.methods.round_policy import ideal_speedup
 from duolab.paths import DATA_DIR, results_dir
-from duolab.timing.budget import BUDGETS
-from duolab.timing.simulate import OUTCOME_HIT, expected_throughput
+from duolab.predict.budget import BUDGETS, ideal_speedup
+from duolab.predict.simulate import OUTCOME_HIT, expected_throughput
 
 PROFILES = {"this CPU (2 cores)": DATA_DIR / "profiles" / "cpu-2core.json",
             "H100 host (previous pair, shared run)": EARLIER_PAIRS_DIR / "stage2-target-h100" / "h100-host.json",

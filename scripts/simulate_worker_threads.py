@@ -16,7 +16,7 @@ import pandas as pd
 from duolab.artefacts import real_pair_hash, save_table
 from duolab.latency_profile import LatencyProfile
 from duolab.paths import DATA_DIR, results_dir
-from duolab.timing.regime import worker_speed_what_if
+from duolab.predict.regime import worker_speed_what_if
 
 H200 = DATA_DIR / "real_pair" / "h200"
 

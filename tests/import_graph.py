@@ -13,7 +13,8 @@ either "no import circles" or each circle found, and every import of a forbidden
 package (`recipe`, the model-building recipe, which the runtime package must not need).
 Then the layers: a module that imports nothing of the package is on layer 1, any other one
 layer above the highest it imports. The package's parts (PARTS: runners, the core, methods,
-timing, the entry point, lab) are ordered; an import from a part into a later one runs back up.
+predict (the pure timing model), measure, the entry point, lab) are ordered; an import from a part
+into a later one runs back up.
 Exit status 1 on a circle, an import back up or a forbidden import.
 """
 
@@ -31,11 +32,12 @@ FORBIDDEN = ("recipe",)
 PARTS = (("runners", ("duolab.runners",)),
          ("core", ()),
          ("methods", ("duolab.methods",)),
-         ("timing", ("duolab.timing",)),
+         ("predict", ("duolab.predict",)),
+         ("measure", ("duolab.measure",)),
          ("entry point", ("duolab.generation",)),
          ("lab", ("duolab.lab",)),
          ("face", ()))
-CORE, FACE = 1, 6
+CORE = 1
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -174,11 +176,12 @@ def layers(graph: dict[str, dict[str, bool]]) -> dict[str, int]:
     return found
 
 
-def part_of(module: str) -> int:
-    """Index in PARTS of the part the module belongs to; -1 outside duolab."""
+def part_of(module: str, parts=PARTS) -> int:
+    """Index in `parts` of the part the module belongs to (the core: every module no other part
+    names; the face: duolab/__init__); -1 outside duolab."""
     if module == "duolab":
-        return FACE
-    for i, (_, names) in enumerate(PARTS):
+        return len(parts) - 1
+    for i, (_, names) in enumerate(parts):
         if any(module == n or module.startswith(n + ".") for n in names):
             return i
     return CORE if module.startswith("duolab.") else -1
@@ -187,6 +190,24 @@ def part_of(module: str) -> int:
 def imports_back_up(graph: dict[str, dict[str, bool]]) -> list[tuple[str, str]]:
     """(importer, imported) where the imported module's part is above the importer's."""
     return [(m, t) for m in sorted(graph) for t in sorted(graph[m]) if part_of(t) > part_of(m)]
+
+
+def part_picture(graph: dict[str, dict[str, bool]], parts=PARTS) -> list[str]:
+    """The folder picture: each part, bottom up, with its modules' count and files, and the parts
+    it imports from."""
+    names = [name for name, _ in parts]
+    members: dict[int, list[str]] = {}
+    for m in graph:
+        members.setdefault(part_of(m, parts), []).append(m)
+    lines = []
+    for i, name in enumerate(names):
+        mods = sorted(members.get(i, []))
+        uses = sorted({part_of(t, parts) for m in mods for t in graph[m]} - {i})
+        arrow = f" -> {', '.join(names[j] for j in uses)}" if uses else ""
+        short = ", ".join(m.rpartition(".")[2] if m != "duolab" else "duolab/__init__" for m in mods)
+        lines.append(f"{i + 1}. {name:11s} {len(mods):2d} modules{arrow}")
+        lines.append(f"   {short}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(len(e) for e in graph.values())} imports, {len(up)} back up")
     for m in sorted(graph, key=lambda m: (-floor[m], m)):
         print(f"layer {floor[m]:2d}  {m}")
+    if Path(args.package).resolve().name == "duolab":
+        print("parts, bottom up (-> the parts each imports from):")
+        print("\n".join(part_picture(graph)))
     return 1 if forbidden or up else 0
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import MAX_CATCH_UP, expected_accepted
-from duolab.timing.budget import choose_budget, equal_time_budget, equal_time_check, predict
-from duolab.timing.simulate import expected_throughput, simulate
+from duolab.predict.budget import choose_budget, equal_time_budget, equal_time_check, predict
+from duolab.predict.simulate import expected_throughput, simulate
 
 
 def synthetic(target_ms=10.0, slope=0.0, draft_ms=1.0, overhead=0.0, sps_draft_ms=None,
@@ -155,7 +155,7 @@ PAPER = {"catch_up": 0, "outcomes": False}  # duo's schedule without the guessed
 def test_replayed_acceptance_reproduces_real_rounds(toy_pair, method, options):
     """With the measured agreement, the simulator's rounds are exactly those of a real greedy run."""
     from duolab import generate
-    from duolab.timing.profiling import measure_workload
+    from duolab.measure.profiling import measure_workload
 
     prompts = [f"def step{i}(self, batch):" for i in range(4)]
     w = measure_workload(toy_pair, prompts, max_new_tokens=40)

@@ -233,9 +233,9 @@ def test_the_draft_workers_messages_carry_typed_chains():
 def test_duo_gets_its_profile_from_the_caller(toy_pair, monkeypatch):
     """The decoder never measures: without a profile its "auto" options are a ValueError, before any
     work; `generate` passes it the pair's stored profile and prior alpha."""
+    from duolab.measure.profile_store import cached_profile, workload_estimate
     from duolab.methods import decode
     from duolab.methods.round_policy import RoundPolicy
-    from duolab.timing.profile_store import cached_profile, workload_estimate
 
     with pytest.raises(ValueError, match="latency profile.*profile= and alpha_prior="):
         decode(toy_pair, "The cat", method="duo", max_new_tokens=4)

@@ -41,13 +41,13 @@ def slopes():
 
 
 def in_band_count():
-    from duolab.timing.regime import BAND, regime_point
+    from duolab.predict.regime import BAND, regime_point
 
     return sum(BAND[0] <= regime_point(p)[0] < BAND[1] for p in measured_profiles().values())
 
 
 def regime(alpha, slope, cost=0.25):
-    from duolab.timing.regime import duo_over_sps, synthetic_profile
+    from duolab.predict.regime import duo_over_sps, synthetic_profile
 
     return duo_over_sps(synthetic_profile(profile("cpu-2core.json"), cost, slope), alpha, runs=4)["duo_over_sps"]
 
@@ -71,7 +71,7 @@ def td_ratio(p):
 
 
 def equal_time(p):
-    from duolab.timing.budget import equal_time_budget
+    from duolab.predict.budget import equal_time_budget
 
     return equal_time_budget(p)
 
@@ -83,7 +83,7 @@ def reference() -> str:
 
 
 def sps_ideal():
-    from duolab.methods.round_policy import sps_ideal_speedup
+    from duolab.predict.budget import sps_ideal_speedup
 
     return sps_ideal_speedup(profile("cpu-2core.json"), 0.8, cap=16)[1]
 

@@ -186,7 +186,7 @@ def test_branches_in_one_tree_forward_match_each_branch_alone(variant):
 
 
 def test_branch_steps_are_measured_with_the_fast_runner(toy_pair):
-    from duolab.timing.profiling import measure_branch_steps
+    from duolab.measure.profiling import measure_branch_steps
 
     steps = measure_branch_steps(toy_pair, [1, 2, 4], context=16, repeats=1)
     assert len(steps) == 3 and all(ms > 0 for ms in steps)

@@ -12,7 +12,7 @@ import torch
 from duolab.latency_profile import LatencyProfile, find_profile
 from duolab.methods.round_policy import round_budget
 from duolab.paths import REPO_DIR
-from duolab.timing.budget import choose_budget, equal_time_budget, predict
+from duolab.predict.budget import choose_budget, equal_time_budget, predict
 
 PROFILES = REPO_DIR / "data" / "profiles"
 H100 = REPO_DIR / "data" / "earlier_pairs" / "stage2-target-h100" / "h100-host.json"
@@ -69,7 +69,7 @@ def test_h100_profile_is_never_picked_for_a_cpu_run(tmp_path):
 @pytest.mark.parametrize("method", ["duo", "sps"])
 @pytest.mark.parametrize("alpha", [0.6, 0.7, 0.8, 0.9, 0.95])
 def test_chosen_budget_is_within_10_percent_of_the_simulated_best(h100, method, alpha):
-    """Chosen as auto_budget does (5 simulated runs), judged by a sweep with 40 runs."""
+    """Chosen as run_budget does (5 simulated runs), judged by a sweep with 40 runs."""
     chosen = choose_budget(h100, alpha, method, BUDGETS, runs=5, **RUN)
     rate = predict(h100, alpha, [method], BUDGETS, runs=40, **RUN).set_index("budget").predicted_tokens_per_s
     assert rate[chosen] >= 0.9 * rate.max()
@@ -93,7 +93,7 @@ def test_a_saved_profile_stands_in_only_for_this_machine(monkeypatch, tmp_path):
     """duo's per-round choices may use a profile saved from this very machine (the same
     fingerprint: CPU model, cores, GPU, torch; and the same layout), never one measured elsewhere,
     whatever the host's name."""
-    from duolab.timing import profile_store as store
+    from duolab.measure import profile_store as store
 
     saved = LatencyProfile.load(PROFILES / "cpu-2core.json")
     here = {"cpu": "Some CPU @ 2.0GHz", "cores": 2, "gpu": "none", "torch": "2.13.0+cpu"}

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECK = [sys.executable, "-m", "tests.import_graph"]
 
 # data and arithmetic only: no models, no generation, no measuring
-PURE = ("duolab.timing.budget", "duolab.timing.simulate", "duolab.latency_profile", "duolab.timing.regime",
+PURE = ("duolab.predict.budget", "duolab.predict.simulate", "duolab.latency_profile", "duolab.predict.regime",
         "duolab.prompts", "duolab.paths", "duolab.trace")
-HEAVY = {"duolab.models", "duolab.generation", "duolab.timing.profiling", "duolab.methods.worker", "duolab.methods.duo"}
+HEAVY = {"duolab.models", "duolab.generation", "duolab.measure.profiling", "duolab.methods.worker", "duolab.methods.duo"}
 
 
 def _closure(graph, start):
@@ -31,7 +31,7 @@ def test_duolab_has_no_import_circles():
     out = subprocess.run(CHECK, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no import circles" in out.stdout
-    assert "duolab.timing.budget -> " in out.stdout  # the edges are listed
+    assert "duolab.predict.budget -> " in out.stdout  # the edges are listed
     assert "0 back up" in out.stdout
 
 
@@ -51,10 +51,16 @@ def test_every_part_of_duolab_is_installed():
     assert set(find_packages(ROOT, include=["duolab*"])) == folders
 
 
-def test_budget_and_simulation_are_pure():
+def test_the_timing_model_is_pure():
+    """Every module of duolab.predict, and the core data it reads, import nothing that loads a
+    model, runs a decoder or measures."""
     graph, _ = import_graph.build_graph(ROOT / "duolab")
-    for module in PURE:
-        assert not _closure(graph, module) & HEAVY, module
+    predict = [m for m in graph if m.startswith("duolab.predict")]
+    assert len(predict) >= 6
+    for module in [*predict, *PURE]:
+        closure = _closure(graph, module)
+        assert not closure & HEAVY, module
+        assert not {m for m in closure if m.startswith(("duolab.measure", "duolab.lab"))}, module
 
 
 def test_the_graph_sees_a_circle_through_a_function_level_import(tmp_path):
@@ -75,16 +81,16 @@ def test_the_graph_sees_a_circle_through_a_function_level_import(tmp_path):
 def test_each_part_imports_only_parts_below_it():
     graph, _ = import_graph.build_graph(ROOT / "duolab")
     assert import_graph.imports_back_up(graph) == []
-    assert import_graph.part_of("duolab.methods.duo") < import_graph.part_of("duolab.timing.profiling")
+    assert import_graph.part_of("duolab.methods.duo") < import_graph.part_of("duolab.measure.profiling")
     # a part out of place is seen
-    assert import_graph.imports_back_up({"duolab.methods.duo": {"duolab.timing.profiling": False},
-                                         "duolab.timing.profiling": {}}) == [
-        ("duolab.methods.duo", "duolab.timing.profiling")]
+    assert import_graph.imports_back_up({"duolab.methods.duo": {"duolab.measure.profiling": False},
+                                         "duolab.measure.profiling": {}}) == [
+        ("duolab.methods.duo", "duolab.measure.profiling")]
 
 
 def test_the_decoders_never_measure():
-    """No decoder imports the timing model or the profiler: duo gets its profile from its caller."""
+    """No decoder imports the timing model or the measuring: duo gets its profile from its caller."""
     graph, _ = import_graph.build_graph(ROOT / "duolab")
     for module in graph:
         if module.startswith("duolab.methods"):
-            assert not {m for m in _closure(graph, module) if m.startswith("duolab.timing")}, module
+            assert not {m for m in _closure(graph, module) if m.startswith(("duolab.predict", "duolab.measure"))}, module

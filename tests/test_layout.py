@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from duolab import runtime
+from duolab.measure.caller_threads import caller_threads_note, choose_caller_threads
 from duolab.runtime import (
     CpuLayout,
     caller_thread_candidates,
@@ -17,7 +18,6 @@ from duolab.runtime import (
     remember_caller_threads,
     target_placement,
 )
-from duolab.timing.caller_threads import caller_threads_note, choose_caller_threads
 
 CUDA = torch.device("cuda")  # a device object only: nothing here touches a GPU
 
@@ -107,7 +107,7 @@ def test_choose_caller_threads_times_each_count_and_keeps_the_fastest(toy_pair, 
 def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cores, monkeypatch):
     # duo's policy takes a profile saved on this machine; the thread choice must still be made (it
     # is this process's, not the file's), or every method runs at torch's default thread count
-    from duolab.timing import caller_threads, profile_store
+    from duolab.measure import caller_threads, profile_store
     cores(16)
     saved = SimpleNamespace(notes={"quick": False})  # a full profile
     monkeypatch.setattr(profile_store, "_saved_here", lambda pair: saved)
@@ -167,8 +167,8 @@ class FakeWorker:
 
 
 def test_choose_duo_layout_keeps_the_fastest_worker_thread_count(toy_pair, monkeypatch):
+    from duolab.measure import caller_threads
     from duolab.methods import worker as worker_module
-    from duolab.timing import caller_threads
 
     fake = FakeWorker()
     monkeypatch.setattr(worker_module, "draft_worker", lambda pair: fake)
@@ -186,8 +186,8 @@ def test_choose_duo_layout_keeps_the_fastest_worker_thread_count(toy_pair, monke
 
 
 def test_choose_duo_layout_on_two_cores_measures_nothing(toy_pair, monkeypatch):
+    from duolab.measure import caller_threads
     from duolab.methods import worker as worker_module
-    from duolab.timing import caller_threads
 
     monkeypatch.setattr(worker_module, "draft_worker", lambda pair: pytest.fail("no worker needed"))
     old = toy_pair.layout
@@ -200,7 +200,7 @@ def test_choose_duo_layout_on_two_cores_measures_nothing(toy_pair, monkeypatch):
 
 
 def test_a_saved_duo_layout_is_applied_without_measuring():
-    from duolab.timing.caller_threads import apply_duo_layout
+    from duolab.measure.caller_threads import apply_duo_layout
 
     pair = SimpleNamespace(layout=CpuLayout(None, [15], None, 1))
     apply_duo_layout(pair, {"worker_cores": list(range(2, 16)), "worker_threads": 8, "duo_caller_threads": 2})

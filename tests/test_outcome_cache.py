@@ -3,8 +3,8 @@ catching rejections (and missed bonus tokens) as the plan says."""
 
 import pytest
 
-from duolab.timing.outcome_cache import OutcomeCache
-from duolab.timing.simulate import simulate
+from duolab.predict.outcome_cache import OutcomeCache
+from duolab.predict.simulate import simulate
 from tests.test_budget import synthetic
 
 

@@ -1,14 +1,16 @@
 """A pair's profile is measured once per machine, visibly, and its prior alpha comes from prompts
-that fit it (duolab.timing.profile_store)."""
+that fit it (duolab.measure.profile_store)."""
 
 import pytest
 
 import duolab
 from duolab import generate, load_pair
-from duolab.timing import profile_store
+from duolab.measure import profile_store
 
 
-def test_first_profile_says_what_it_measures_then_comes_from_disk(toy_paths, capsys, monkeypatch):
+def test_first_profile_says_what_it_measures_then_comes_from_disk(toy_paths, capsys, monkeypatch, tmp_path):
+    # a cache of this test's own: another test in this process may have profiled the toy pair
+    monkeypatch.setattr(profile_store, "profile_cache_dir", lambda: tmp_path / "profiles")
     pair = load_pair(*toy_paths)
     path = profile_store.profile_cache_path(pair, quick=True)
     assert not path.exists()

@@ -7,11 +7,11 @@ import pytest
 
 import duolab
 from duolab.latency_profile import LatencyProfile, Workload
+from duolab.measure.profiling import prompt_lookups
 from duolab.paths import DATA_DIR
-from duolab.timing.budget import predicted_tokens_per_s
-from duolab.timing.profiling import prompt_lookups
-from duolab.timing.recommendation import duo_prediction_error, pick
-from duolab.timing.simulate import simulate
+from duolab.predict.budget import predicted_tokens_per_s
+from duolab.predict.recommendation import duo_prediction_error, pick
+from duolab.predict.simulate import simulate
 
 TASKS = ("mt_bench", "translation", "humaneval")
 H100 = DATA_DIR / "profiles" / "h100-fp32.json"

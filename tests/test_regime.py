@@ -2,7 +2,7 @@
 
 import pytest
 
-from duolab.timing.regime import duo_over_sps, regime_point, synthetic_profile
+from duolab.predict.regime import duo_over_sps, regime_point, synthetic_profile
 from tests.test_budget import synthetic
 
 BASE = synthetic(target_ms=8.0, slope=0.3, draft_ms=0.5, overhead=0.8, channel=0.1, sync=0.3)

@@ -9,13 +9,17 @@ from duolab.methods.round_policy import (
     RoundPolicy,
     catch_up_length,
     expected_accepted,
-    ideal_speedup,
     rank_outcomes,
     round_budget,
+)
+from duolab.predict.budget import (
+    BUDGETS,
+    ideal_speedup,
+    predicted_tokens_per_s,
+    schedule_bounds,
     sps_ideal_speedup,
 )
-from duolab.timing.budget import BUDGETS, predicted_tokens_per_s, schedule_bounds
-from duolab.timing.simulate import simulate
+from duolab.predict.simulate import simulate
 from tests.test_budget import synthetic
 
 GPU_LIKE = dict(target_ms=8.5, slope=0.0, draft_ms=0.41, overhead=0.2, channel=0.1, sync=0.2)

@@ -36,7 +36,7 @@ from duolab.latency_profile import LatencyProfile
 from duolab.methods.drafting import Chain, DraftTree
 from duolab.methods.duo import DraftRound
 from duolab.paths import REPO_DIR
-from duolab.timing import regime
+from duolab.predict import regime
 
 matplotlib.use("Agg")
 

@@ -18,18 +18,20 @@ from tqdm.auto import tqdm
 
 from duolab.generation import generate
 from duolab.latency_profile import LatencyProfile, Workload
+from duolab.measure.profiling import measure_workload
 from duolab.methods import METHODS
-from duolab.methods.round_policy import PAPER_SCHEDULE, ideal_speedup, sps_ideal_speedup
+from duolab.methods.round_policy import PAPER_SCHEDULE
 from duolab.models import Pair
-from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import (
+from duolab.predict.budget import (
     choose_budget,
     equal_time_budget,
+    ideal_speedup,
     predict,
     predicted_tokens_per_s,
     schedule_bounds,
+    sps_ideal_speedup,
 )
-from duolab.timing.profiling import measure_workload
+from duolab.prompts import TASKS, load_prompts
 
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
@@ -235,7 +237,7 @@ def duo_report(profile: LatencyProfile, summary: pd.DataFrame, workloads: dict[s
     `bound`: the simulator on that profile without overheads (perfect overlap; free channel,
     sync and bookkeeping), duo's default schedule, and SpS at its best budget the same way
     (budget.schedule_bounds); `never-empty`: every round has a block
-    (every rejection foreseen, round_policy.ideal_speedup); `sps ideal`: SpS without overheads,
+    (every rejection foreseen, predict.budget.ideal_speedup); `sps ideal`: SpS without overheads,
     so never-empty / sps ideal is the most duo could gain over SpS here."""
     labels = {k: v for k, v in DUO_SCHEDULES.items() if k in set(summary.label)}
     rows = []

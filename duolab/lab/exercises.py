@@ -148,7 +148,7 @@ def _broken_verifier(answer):
 # --- notebooks 02-06 ---------------------------------------------------------------------------
 
 def _sps_ideal_gamma(answer):
-    from duolab.methods.round_policy import sps_ideal_speedup
+    from duolab.predict.budget import sps_ideal_speedup
 
     return _whole(answer, sps_ideal_speedup(_profile("cpu-2core.json"), 0.8, cap=16)[1], "γ = ")
 
@@ -161,7 +161,7 @@ def _flattest_profile(answer):
 
 
 def _equal_time_budget_h100(answer):
-    from duolab.timing.budget import equal_time_budget
+    from duolab.predict.budget import equal_time_budget
 
     return _whole(answer, equal_time_budget(_profile("h100-fp32.json")), "γ = ")
 
@@ -189,7 +189,7 @@ def _fair(column: str) -> pd.Series:
 
 def _profiles_in_band(answer):
     from duolab.latency_profile import measured_profiles
-    from duolab.timing.regime import BAND, regime_point
+    from duolab.predict.regime import BAND, regime_point
 
     inside = [n for n, p in measured_profiles().items() if BAND[0] <= regime_point(p)[0] < BAND[1]]
     return _whole(answer, len(inside), f"inside {BAND}: {', '.join(inside)}; count ")
@@ -198,7 +198,7 @@ def _profiles_in_band(answer):
 @functools.cache
 def regime_cell() -> float:
     """duo / SpS's best at α = 0.9, slope 1.0 and cost ratio 0.25 on the CPU profile (exercise 06-2)."""
-    from duolab.timing.regime import duo_over_sps, synthetic_profile
+    from duolab.predict.regime import duo_over_sps, synthetic_profile
 
     return duo_over_sps(synthetic_profile(_profile("cpu-2core.json"), 0.25, 1.0), 0.9, runs=4)["duo_over_sps"]
 

@@ -2,7 +2,7 @@
 
 `RegimeExplorer` has three sliders: the draft's cost ratio t_d / T_t(1), the verification slope
 T_t(9) / T_t(1) and the acceptance α. Each move simulates duo and SpS on the base profile made
-synthetic with those two numbers (duolab.timing.regime: `synthetic_profile`, `duo_over_sps`; about 10 ms
+synthetic with those two numbers (duolab.predict.regime: `synthetic_profile`, `duo_over_sps`; about 10 ms
 at runs=4) and replots the setting on the (cost ratio, slope) plane, over the precomputed regime
 map at the nearest α when one is given. "profile this machine" measures a quick profile (or calls
 the `profiler` given), marks it on the plane and moves the sliders to it. Two challenges guide the
@@ -29,7 +29,7 @@ from IPython.display import display
 from duolab.arguments import is_number, is_whole
 from duolab.lab.plots import label_cost_ratios, plot_regime_map, regime_norm
 from duolab.latency_profile import LatencyProfile
-from duolab.timing.regime import SCHEDULES, duo_over_sps, regime_point, synthetic_profile
+from duolab.predict.regime import SCHEDULES, duo_over_sps, regime_point, synthetic_profile
 
 COST_RATIO_RANGE = (0.01, 1.0)  # t_d / T_t(1): the regime notebook's map's range
 SLOPE_RANGE = (1.0, 3.0)  # T_t(9) / T_t(1): flat (a GPU) to steep (a small CPU)
@@ -98,7 +98,7 @@ def _checked_table(table, schedule: str) -> pd.DataFrame | None:
         return None
     if not isinstance(table, pd.DataFrame) or not TABLE_COLUMNS <= set(table.columns):
         raise ValueError(f"table must be a DataFrame with columns {sorted(TABLE_COLUMNS)} "
-                         "(duolab.timing.regime.regime_map)")
+                         "(duolab.predict.regime.regime_map)")
     if "schedule" in table.columns:
         table = table[table.schedule == schedule]
     if table.empty:
@@ -121,7 +121,7 @@ def _check_numbers(alpha, runs, new_tokens, schedule, profiler) -> None:
 def quick_profiler(pair) -> Callable[[], LatencyProfile]:
     """The button's default: a quick profile of `pair` on this machine (seconds)."""
     def measure() -> LatencyProfile:
-        from duolab.timing.profiling import profile_pair  # torch and the worker: only when asked
+        from duolab.measure.profiling import profile_pair  # torch and the worker: only when asked
 
         return profile_pair(pair, quick=True)
     return measure
@@ -143,7 +143,7 @@ class RegimeExplorer:
     numbers, and shows both speedups over AR, SpS's best budget and duo/SpS, with the setting on
     the (cost ratio, slope) plane.
 
-    `table`: a `duolab.timing.regime.regime_map` table, drawn as the background at the α nearest the
+    `table`: a `duolab.predict.regime.regime_map` table, drawn as the background at the α nearest the
     slider's. `points`: measured profiles to mark ({label: LatencyProfile}, or the regime notebook's
     points DataFrame). `profiler`: called by "profile this machine" (default, given `pair`: a quick
     `profile_pair`); without either the button is disabled. `runs` and `new_tokens` go to

@@ -218,7 +218,7 @@ def regime_norm(*tables: pd.DataFrame):
 
 def plot_regime_map(table: pd.DataFrame, points: pd.DataFrame | None = None, axes=None,
                     norm=None, tasks: dict[float, str] | None = None):
-    """Heat maps of duo's speedup over SpS (`duolab.timing.regime.regime_map`), one panel per alpha,
+    """Heat maps of duo's speedup over SpS (`duolab.predict.regime.regime_map`), one panel per alpha,
     titled with its task (`tasks`: alpha -> task name), with measured profiles (`points`: label,
     cost_ratio, slope) marked on every panel as numbered stars (stars that would touch share one
     label, "1,4") and named in a legend under the panels. Pass one `norm` (regime_norm) to maps

@@ -11,9 +11,10 @@ import pandas as pd
 
 from duolab.lab.bench import summarize
 from duolab.latency_profile import LatencyProfile
+from duolab.measure.recommend import recommend
 from duolab.models import Pair
 from duolab.paths import DATA_DIR
-from duolab.timing.recommendation import Recommendation, duo_prediction_error, pick, recommend
+from duolab.predict.recommendation import Recommendation, duo_prediction_error, pick
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def outcome_hit_text(results: Path = DATA_DIR / "results") -> str:
     (methods_duo.csv) and its ceiling, the draft's best guesses' coverage of the target's
     corrections (outcome_coverage.csv)."""
     from duolab.methods.drafting import ALTERNATIVES
-    from duolab.timing.simulate import OUTCOME_HIT
+    from duolab.predict.simulate import OUTCOME_HIT
 
     rates = pd.read_csv(Path(results) / "methods_duo.csv").set_index("task")["duo hit_rate"]
     rates = rates.drop("median", errors="ignore")
@@ -54,7 +54,7 @@ def regime_map_text(tables: dict[str, pd.DataFrame], points: pd.DataFrame, band:
     the paper's schedule cell by cell; where SpS's best is AR; the best cell; where the measured
     `points` (label, cost_ratio, slope) sit; and (with the `base` profile) its draft request's
     fixed cost."""
-    from duolab.timing.regime import band_region, regime_spans
+    from duolab.predict.regime import band_region, regime_spans
 
     table = pd.concat(tables.values(), ignore_index=True)
     spans = regime_spans(table, band)
@@ -165,7 +165,7 @@ def regime_map_text(tables: dict[str, pd.DataFrame], points: pd.DataFrame, band:
 def paper_comparison_text(results: Path = DATA_DIR / "results", earlier_h100: Path | None = None) -> str:
     """The row-by-row reading of `regime.paper_comparison`, from the same data: duo against SpS
     drafting on the GPU (the paper's baseline) and against a fair SpS (the same CPU-side drafter)."""
-    from duolab.timing.regime import EARLIER_H100, earlier_h100_runs, fair_median
+    from duolab.predict.regime import EARLIER_H100, earlier_h100_runs, fair_median
 
     runs = earlier_h100_runs(earlier_h100 or EARLIER_H100)
     duo, gpu_sps = runs["duo"], runs["gpu_sps"]
@@ -222,7 +222,7 @@ def recap_numbers_text(tables: dict[str, pd.DataFrame], points: pd.DataFrame, ba
                        results: Path = DATA_DIR / "results") -> str:
     """The numbers behind notebook 06's recap, from the regime maps, the measured points and the
     committed fair runs."""
-    from duolab.timing.regime import band_region, fair_median, regime_spans
+    from duolab.predict.regime import band_region, fair_median, regime_spans
 
     table = pd.concat(tables.values(), ignore_index=True)
     spans = regime_spans(table, band)

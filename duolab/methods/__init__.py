@@ -8,7 +8,7 @@
 
 drafting.py holds the drafters: a drafter proposes, the verifier (duolab.sampling) decides.
 A decoder never measures: what duo's per-round choices need (a latency profile, a prior alpha)
-is passed in by the caller (duolab.generation.generate finds or measures it in duolab.timing).
+is passed in by the caller (duolab.generation.generate finds or measures it in duolab.measure).
 """
 
 from duolab.methods import autoregressive, duo, hf_assisted, speculative  # noqa: F401  (register)

@@ -15,7 +15,7 @@ will pass -- already drafts the next block (k sequences) after x + d. At the syn
     tokens, whichever the profile and the running alpha say commits more per ms
     (duolab.methods.round_policy). `budget="auto"` likewise chooses each round's draft budget,
     from a latency profile and a prior alpha that the caller passes in (`generate` gets them
-    from duolab.timing.profile_store); the decoder itself never measures.
+    from duolab.measure.profile_store); the decoder itself never measures.
 In code: `duo` is the loop and keeps the books (through `Run`'s methods); `duo_round` is one
 round and returns a `RoundResult` (the tokens to commit, the next `Block`, a `DraftRound` record);
 `DraftSide` is the worker as one generation sees it.

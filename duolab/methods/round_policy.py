@@ -182,22 +182,3 @@ class RoundPolicy:
 
     def deadline_ms(self, verify_tokens: int) -> float:
         return draft_deadline_ms(self.profile, verify_tokens) if self.profile is not None else 0.0
-
-
-def sps_ideal_speedup(profile: LatencyProfile, alpha: float, cap: int = 64) -> tuple[float, int]:
-    """SpS's best over AR with no overheads: a round drafts n tokens in process (n * t_d, on the
-    target's core) and verifies them in T_t(n + 1). With `ideal_speedup`, the most duo could ever
-    gain over SpS on a machine: the draft time it hides, and nothing else. Returns (speedup, n)."""
-    def rate(n: int) -> float:
-        return expected_accepted(alpha, n) / (n * profile.sps_draft_ms_per_token + profile.target_ms(n + 1))
-    best = max(range(1, cap + 1), key=rate)
-    return rate(best) * profile.target_ms(1), best
-
-
-def ideal_speedup(profile: LatencyProfile, alpha: float, cap: int = 64) -> tuple[float, int]:
-    """The best speedup over AR a draft/target pair with this profile and acceptance allows:
-    drafting perfectly hidden behind verification, no overheads, never a round without a block.
-    Every round then verifies n drafts in T_t(n + 1) and commits expected_accepted(alpha, n)
-    tokens, against AR's one token per T_t(1). Returns (speedup, the n that reaches it)."""
-    best = max(range(1, cap + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
-    return expected_accepted(alpha, best) * profile.target_ms(1) / profile.target_ms(best + 1), best

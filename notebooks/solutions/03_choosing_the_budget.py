@@ -17,7 +17,7 @@ def rate(gamma, alpha=0.8):
 answer = max(range(1, 17), key=rate)
 
 # %% 03-2
-from duolab.timing.budget import BUDGETS
+from duolab.predict.budget import BUDGETS
 
 h100 = LatencyProfile.load(DATA_DIR / "profiles" / "h100-fp32.json")
 answer = min(BUDGETS, key=lambda g: abs(h100.draft_ms(g) - h100.target_ms(g + 1)))

@@ -5,12 +5,12 @@
 # %% 06-1
 from duolab.latency_profile import LatencyProfile, measured_profiles
 from duolab.paths import DATA_DIR
-from duolab.timing.regime import BAND, regime_point
+from duolab.predict.regime import BAND, regime_point
 
 answer = sum(BAND[0] <= regime_point(p)[0] < BAND[1] for p in measured_profiles().values())
 
 # %% 06-2
-from duolab.timing.regime import duo_over_sps, synthetic_profile
+from duolab.predict.regime import duo_over_sps, synthetic_profile
 
 base = LatencyProfile.load(DATA_DIR / "profiles" / "cpu-2core.json")
 answer = round(duo_over_sps(synthetic_profile(base, 0.25, 1.0), 0.9, runs=4)["duo_over_sps"], 2)

@@ -4,7 +4,7 @@ prior alpha.
 `cached_profile(pair)` takes a profile of this pair measured on this machine: one kept on the
 pair, one committed in data/profiles (the same fingerprint and layout), or one in the profile
 cache (`profile_cache_dir()`, a file named by the machine's fingerprint, the pair's content hash
-and its set-up); else it measures one (duolab.timing.profiling), saying what it measures, how long
+and its set-up); else it measures one (duolab.measure.profiling), saying what it measures, how long
 that will take and each stage as it ends, and saves it in the cache, so a pair is measured once
 per machine. `profile(pair)` does the same ahead of time.
 `workload_estimate(pair)` measures the pair's greedy agreement on one shipped prompt per task (in
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from duolab.artefacts import hash_of, machine_fingerprint, machine_slug
 from duolab.latency_profile import LatencyProfile, Workload, find_profile
+from duolab.measure.caller_threads import apply_duo_layout, caller_threads_note
+from duolab.measure.profiling import measure_workload, profile_pair
 from duolab.models import Pair
 from duolab.paths import DATA_DIR, quick_mode
 from duolab.prompts import TASKS, load_prompts
-from duolab.timing.caller_threads import apply_duo_layout, caller_threads_note
-from duolab.timing.profiling import measure_workload, profile_pair
 
 
 def find_or_measure(pair: Pair, directory: str | Path, quick: bool = False) -> LatencyProfile:

@@ -4,7 +4,7 @@ data/earlier_pairs/stage2-target-h100/ holds that run's latency profile (h100-ho
 from the shared measurement by `import_shared`) and its workload (h100_workload.csv: per prompt
 of the run -- 2 per task, 96 new tokens, greedy -- whether the draft's greedy token equals the
 target's at each new position, measured on the CPU in fp32 with the pair the run used, so the
-simulator replays acceptance exactly). `budget_choice` sets the budget `budget="auto"` picks
+simulator replays acceptance exactly). `budget_choice` sets the one budget the model picks (`run_budget`)
 there against the simulated best; `sim_vs_measured` the simulator's speedups against the run's.
 scripts/h100_budget.py writes both tables beside the inputs.
 """
@@ -20,15 +20,15 @@ import pandas as pd
 
 from duolab.artefacts import EARLIER_PAIRS_DIR, save_table
 from duolab.latency_profile import LatencyProfile, Workload
+from duolab.predict.budget import as_workload, choose_budget, equal_time_budget, predict
+from duolab.predict.simulate import simulate
 from duolab.prompts import TASKS
-from duolab.timing.budget import as_workload, choose_budget, equal_time_budget, predict
-from duolab.timing.simulate import simulate
 
 HERE = EARLIER_PAIRS_DIR / "stage2-target-h100"  # the previous pair's H100 record
 PROFILE = HERE / "h100-host.json"
 WORKLOAD = HERE / "h100_workload.csv"
 RUN_PROMPTS, RUN_NEW_TOKENS = 2, 96  # the H100 run's workload
-AUTO_NEW_TOKENS = 128  # auto_budget's workload: the first prompt of each task, 128 new tokens
+CHOICE_NEW_TOKENS = 128  # run_budget's workload: the first prompt of each task, 128 new tokens
 ALPHA_PROMPT_TOKENS = 80  # the prompt length of the alpha-only workloads
 ALPHAS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 BUDGETS = range(1, 33)
@@ -36,7 +36,7 @@ BUDGETS = range(1, 33)
 RUN_THREADS = {"run_A": 16, "run_B": 2, "run_C": 1}
 RUN_AR_TOKENS_PER_S = {"run_A": 109.0, "run_B": 114.0, "run_C": 82.823}
 
-# measured label -> (method, budget, catch_up, how the draft runs); budget "auto" = auto's pick.
+# measured label -> (method, budget, catch_up, how the draft runs); budget "auto" = run_budget's pick.
 # Drafts: "profile" = as profiled; "gpu" = SpS drafting on the GPU (not profiled: ms per token
 # inferred from the TTFTs); "fast" = SpS drafting in process with the worker's fast runner.
 MODELLED = {
@@ -91,9 +91,9 @@ def load_workload(path: Path = WORKLOAD) -> dict[str, list[dict]]:
 
 def measure_workload_csv(target: str, draft: str, path: Path = WORKLOAD) -> None:
     """Greedy agreement of the H100 run's prompts, measured here on the CPU (fp32)."""
+    from duolab.measure.profiling import measure_workload
     from duolab.models import load_pair  # loads torch models: only this re-measurement needs them
     from duolab.prompts import load_prompts
-    from duolab.timing.profiling import measure_workload
 
     rows = []
     with load_pair(target, draft, target_device="cpu") as pair:
@@ -112,15 +112,18 @@ def replay_workload(prompts: list[dict], max_new_tokens: int) -> Workload:
                     max_new_tokens, [p["agreement"] for p in prompts])
 
 
-def auto_workload(workload: dict[str, list[dict]]) -> Workload:
-    """What auto_budget measures: the first prompt of each task under a 128-token cap (the run's
+def choice_workload(workload: dict[str, list[dict]]) -> Workload:
+    """What run_budget chooses on: the first prompt of each task under a 128-token cap (the run's
     generations all end at EOS before 96 tokens, so their agreement is the same)."""
-    return replay_workload([prompts[0] for prompts in workload.values()], AUTO_NEW_TOKENS)
+    return replay_workload([prompts[0] for prompts in workload.values()], CHOICE_NEW_TOKENS)
 
 
-def auto_budget(profile: LatencyProfile, workload: dict[str, list[dict]]) -> int:
-    """duo's budget as `budget="auto"` picks it on this profile (runs=5, as auto_budget does)."""
-    return choose_budget(profile, auto_workload(workload), "duo", BUDGETS, runs=5)
+def run_budget(profile: LatencyProfile, workload: dict[str, list[dict]]) -> int:
+    """One budget for a whole generation, as the model picks it on this profile (choose_budget,
+    5 simulated runs). This is how the run's label `duo_auto` is modelled: its budget="auto" chose
+    one budget per generation, where duo's budget="auto" now chooses each round
+    (duolab.methods.round_policy)."""
+    return choose_budget(profile, choice_workload(workload), "duo", BUDGETS, runs=5)
 
 
 def draft_variant(profile: LatencyProfile, draft: str) -> LatencyProfile:
@@ -188,9 +191,9 @@ def sim_vs_measured_wide(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def budget_choice(profile: LatencyProfile, workload: dict[str, list[dict]], runs: int = 40) -> pd.DataFrame:
-    """Per method and workload: the budget the model picks (as auto_budget does: runs=5) against
+    """Per method and workload: the budget the model picks (as run_budget does: runs=5) against
     the simulated best (runs=`runs`, or exact replay), and the paper's equal-time budget."""
-    auto_w = auto_workload(workload)
+    auto_w = choice_workload(workload)
     variants = {"duo": ("duo", profile), "sps": ("sps", profile),
                 "sps_fast": ("sps", draft_variant(profile, "fast"))}
     rows = []

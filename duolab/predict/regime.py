@@ -22,7 +22,7 @@ from duolab.artefacts import EARLIER_PAIRS_DIR
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import PAPER_SCHEDULE
 from duolab.paths import DATA_DIR
-from duolab.timing.simulate import expected_throughput
+from duolab.predict.simulate import expected_throughput
 
 # One grid for both: SpS at its best of these, and duo's paper schedule at its best of these.
 # (Until 2026-12-01 SpS stopped at 12 while duo went to 24, and at alpha 0.95 SpS's best sat at

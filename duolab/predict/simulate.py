@@ -24,7 +24,7 @@ import pandas as pd
 from duolab.arguments import is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import RoundPolicy
-from duolab.timing.outcome_cache import OutcomeCache
+from duolab.predict.outcome_cache import OutcomeCache
 from duolab.trace import TRACE_COLUMNS
 
 # how often a rejected token's correction is one of the draft's next-best tokens there (the outcome chain that
@@ -77,7 +77,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
              lookups: list[tuple[int, int]] | None = None) -> Simulation:
     """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
     `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
-    `agreement` (see `duolab.timing.profiling.measure_workload`) acceptance replays it exactly instead of
+    `agreement` (see `duolab.measure.profiling.measure_workload`) acceptance replays it exactly instead of
     drawing from alpha.
 
     duo's options are the decoder's, with its defaults: `budget` and `catch_up` take "auto"
@@ -87,7 +87,7 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
     A rejection at block position i is then caught with probability `outcome_hit` (how often the
     target's correction was pre-drafted; measured by duo as `outcome_hit_rate`) when
     the time left covered at least i + 1 outcome chains (they are ranked, so the early positions,
-    where rejections are likeliest, come first). With `cache` (duolab.timing.outcome_cache) the
+    where rejections are likeliest, come first). With `cache` (duolab.predict.outcome_cache) the
     outcomes are drafted as batched branches by its workers instead, and a rejection at a covered
     position is caught with the probability its plan gives. "pld" needs `lookups`: per new-token
     position, (tokens prompt lookup proposed there, how many of them the target's greedy output

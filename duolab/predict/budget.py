@@ -3,8 +3,8 @@
 From a LatencyProfile and an acceptance estimate alpha (the chance that a draft token equals the
 target's choice), predict tokens/s for AR, SpS and duo at every budget and take the best. The
 paper's rule, the budget that makes draft and target time equal, is reported beside it.
-Pure: nothing here measures; `duolab.timing.profiling` measures profiles and workloads
-(`duolab.timing.profile_store` keeps one of each per pair); duo's decoder chooses per round
+Pure: nothing here measures; `duolab.measure.profiling` measures profiles and workloads
+(`duolab.measure.profile_store` keeps one of each per pair); duo's decoder chooses per round
 instead (duolab.methods.round_policy).
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import pandas as pd
 
 from duolab.latency_profile import LatencyProfile, Workload
-from duolab.methods.round_policy import PAPER_SCHEDULE
-from duolab.timing.simulate import expected_throughput, simulate
+from duolab.methods.round_policy import PAPER_SCHEDULE, expected_accepted
+from duolab.predict.simulate import expected_throughput, simulate
 
 BUDGETS = range(1, 33)
 
@@ -116,3 +116,22 @@ def idle_by_budget(profile: LatencyProfile, alpha: float, budgets, new_tokens: i
                      "catch_up_fraction": float((catch_up.end_s - catch_up.start_s).sum()) / sim.stats["wall_time_s"],
                      "empty_start_fraction": sim.stats["empty_start_fraction"]})
     return pd.DataFrame(rows)
+
+
+def sps_ideal_speedup(profile: LatencyProfile, alpha: float, cap: int = 64) -> tuple[float, int]:
+    """SpS's best over AR with no overheads: a round drafts n tokens in process (n * t_d, on the
+    target's core) and verifies them in T_t(n + 1). With `ideal_speedup`, the most duo could ever
+    gain over SpS on a machine: the draft time it hides, and nothing else. Returns (speedup, n)."""
+    def rate(n: int) -> float:
+        return expected_accepted(alpha, n) / (n * profile.sps_draft_ms_per_token + profile.target_ms(n + 1))
+    best = max(range(1, cap + 1), key=rate)
+    return rate(best) * profile.target_ms(1), best
+
+
+def ideal_speedup(profile: LatencyProfile, alpha: float, cap: int = 64) -> tuple[float, int]:
+    """The best speedup over AR a draft/target pair with this profile and acceptance allows:
+    drafting perfectly hidden behind verification, no overheads, never a round without a block.
+    Every round then verifies n drafts in T_t(n + 1) and commits expected_accepted(alpha, n)
+    tokens, against AR's one token per T_t(1). Returns (speedup, the n that reaches it)."""
+    best = max(range(1, cap + 1), key=lambda n: expected_accepted(alpha, n) / profile.target_ms(n + 1))
+    return expected_accepted(alpha, best) * profile.target_ms(1) / profile.target_ms(best + 1), best

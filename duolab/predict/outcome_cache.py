@@ -12,7 +12,7 @@ the first c positions with F guesses each, and the bonus token, is (c + 1) * F b
 drafted in batches, a step of B branches costs t_d + (B - 1) * t_m (LatencyProfile.draft_branch_ms)
 and the branches are split over the workers. `OutcomeCache.plan` picks the (c, F) with the most
 probability of a caught rejection that fits in the time the target's forward leaves; the simulator
-(duolab.timing.simulate, `cache=`) then catches a rejection at j < c with probability coverage[F].
+(duolab.predict.simulate, `cache=`) then catches a rejection at j < c with probability coverage[F].
 The committed tokens alone pick the entry, so a real cache would be lossless at any temperature.
 
 What the model leaves out in duo's favour: the cost of ranking and messaging many branches,

@@ -1,19 +1,15 @@
-"""Which method, at which budget, on this machine? `recommend(pair)` answers from measurements.
+"""Which method, at which budget, on a machine: predicted from a latency profile and per-task
+workloads (pure: numbers in, a table out; `duolab.measure.recommend` measures them for a pair).
 
-It needs two things, both measured, neither a run of the methods themselves:
-  * the pair's latency profile on this machine (saved, else measured: `profile_store.cached_profile`);
-  * the pair's greedy output per task (`profiling.measure_workload`): where the draft agrees with
-    it, replayed position by position for SpS and duo, and what prompt lookup would have proposed
-    there, replayed for PLD (whose drafts cost nothing; its verification costs T_t(n)).
 Every method is a candidate: AR (1x by definition), SpS at every budget of `budgets`, PLD at every
-budget up to what the workload recorded, and duo at its defaults; the setting with the highest
-median speedup over the tasks wins, as in the fair table, and the runner-up is named with its
-margin. `hf` (transformers' assisted generation) is listed as not predicted: its own draft loop
-and schedule are not in the profile.
+budget up to what the workloads recorded (its drafts cost nothing; its verification costs T_t(n)),
+and duo at its defaults; the setting with the highest median speedup over the tasks wins, as in
+the fair table, and the runner-up is named with its margin. `hf` (transformers' assisted
+generation) is listed as not predicted: its own draft loop and schedule are not in the profile.
 The simulator is kinder to duo than a real run: it has no process, channel or cache effects
 beyond the profile's means. duo's prediction is divided by the simulator's measured
 over-prediction of duo, `duo_error`: the median over calibration runs of predicted / measured
-speedup (`duo_prediction_error`); `scripts/check_recommend.py` leaves the run it checks out of
+speedup (`duo_prediction_error`); `duolab.lab.recommend_check` leaves the run it checks out of
 that median, so no factor is checked against the run it was fitted on.
 """
 
@@ -24,15 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from duolab.arguments import is_number, is_whole
-from duolab.latency_profile import LatencyProfile, Workload
-from duolab.models import Pair
+from duolab.latency_profile import LOOKUP_CAP, LatencyProfile, Workload
 from duolab.paths import DATA_DIR
-from duolab.prompts import TASKS, load_prompts
-from duolab.timing.budget import predicted_tokens_per_s
-from duolab.timing.profile_store import cached_profile
-from duolab.timing.profiling import LOOKUP_CAP, measure_workload
-from duolab.timing.regime import BUDGETS
+from duolab.predict.budget import predicted_tokens_per_s
+from duolab.predict.regime import BUDGETS
 
 NOT_PREDICTED = {"hf": "transformers' assisted generation runs its own draft loop and budget schedule, "
                        "which the latency profile does not measure"}
@@ -133,25 +124,6 @@ def duo_prediction_error(runs: dict[str, Path] | None = None, leave_out: str | N
     return float(ratios.median()), f"runs {', '.join(used)}"
 
 
-def task_workloads(pair: Pair, tasks=TASKS, prompts_per_task: int = 2,
-                   max_new_tokens: int = 96) -> dict[str, Workload]:
-    """Each task's greedy agreement and prompt lookups on its first prompts (kept on the pair:
-    measured once)."""
-    if prompts_per_task < 1:
-        raise ValueError(f"prompts_per_task must be >= 1, got {prompts_per_task}")
-    for task in tasks:
-        load_prompts(task, 1)  # an unknown task fails here, before any work
-    cache = pair.resources.setdefault("task_workloads", {})
-    out = {}
-    for task in tasks:
-        key = (task, prompts_per_task, max_new_tokens)
-        if key not in cache:
-            cache[key] = measure_workload(pair, [pair.as_prompt(p) for p in load_prompts(task, prompts_per_task)],
-                                          max_new_tokens)
-        out[task] = cache[key]
-    return out
-
-
 def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], budgets=BUDGETS,
                        duo_error: float = 1.0, pld_budgets=None) -> pd.DataFrame:
     """Predicted speedup over AR, per task (rows, then "median") and setting (columns); duo's
@@ -177,29 +149,3 @@ def pick(table: pd.DataFrame) -> tuple[str, str]:
     best = med.index[0]
     runner_up = next((c for c in med.index if c.split()[0] != best.split()[0]), med.index[min(1, len(med) - 1)])
     return best, runner_up
-
-
-def recommend(pair: Pair, profile: LatencyProfile | None = None, tasks=TASKS, prompts_per_task: int = 2,
-              max_new_tokens: int = 96, budgets=BUDGETS, duo_error: float | None = None,
-              duo_error_from: str = "given", pld_budgets=None) -> Recommendation:
-    """The fastest predicted method and budget for `pair` on the machine `profile` was measured on
-    (default: this one). `budgets`: SpS's (and PLD's, unless `pld_budgets`). `duo_error`: default
-    `duo_prediction_error()`. See the module's docstring."""
-    if duo_error is None:
-        duo_error, duo_error_from = duo_prediction_error()
-    if not is_number(duo_error) or duo_error <= 0:
-        raise ValueError(f"duo_error must be > 0, got {duo_error!r}")
-    budgets = list(budgets)
-    if not budgets or not all(is_whole(b, 1) for b in budgets):
-        raise ValueError(f"budgets must be integers >= 1, got {budgets!r}")
-    if not tasks:
-        raise ValueError("recommend needs at least one task")
-    workloads = task_workloads(pair, tasks, prompts_per_task, max_new_tokens)
-    profile = profile or cached_profile(pair)
-    if pld_budgets is not None and not all(is_whole(b, 1) for b in pld_budgets):
-        raise ValueError(f"pld_budgets must be integers >= 1, got {pld_budgets!r}")
-    table = predicted_speedups(profile, workloads, budgets, duo_error, pld_budgets)
-    best, runner_up = pick(table)
-    alpha = float(pd.Series([w.alpha for w in workloads.values()]).median())
-    return Recommendation(best, runner_up, table, duo_error, duo_error_from, alpha, profile.machine)
-

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
+from duolab.measure.stopwatch import median, random_ids, timed_ms
 from duolab.methods.drafting import ChainDrafter
 from duolab.models import Pair
 from duolab.runtime import (
@@ -24,7 +25,6 @@ from duolab.runtime import (
     worker_thread_candidates,
 )
 from duolab.sampling import SamplingConfig, logits_to_probs, sample, verify_block
-from duolab.timing.stopwatch import median, random_ids, timed_ms
 
 
 def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repeats: int = 7,

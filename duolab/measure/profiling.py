@@ -7,11 +7,11 @@ time per drafted token (the duo path, fast runner) and the in-process draft's (t
 channel's round trip; the per-round sync; a batched draft step of B branches (B = 1..16, whose
 slope is t_m, a branch's marginal cost). On an accelerator host it first chooses the calling
 process's CPU thread count by timing its CPU-side work at a few counts
-(duolab.timing.caller_threads).
+(duolab.measure.caller_threads).
 The result is a `LatencyProfile` (duolab.latency_profile, the data side).
 
 `measure_workload` measures the acceptance side (how often the draft agrees with the target on
-some prompts). duolab.timing.profile_store keeps one profile and one workload per pair for duo's
+some prompts). duolab.measure.profile_store keeps one profile and one workload per pair for duo's
 per-round choices (`budget="auto"`, `catch_up="auto"`, duolab.methods.round_policy).
 """
 
@@ -22,7 +22,16 @@ import time
 import torch
 
 from duolab.artefacts import describe_machine, machine_fingerprint
-from duolab.latency_profile import LatencyProfile, Workload, fit_line, interpolate, portable_source
+from duolab.latency_profile import (
+    LOOKUP_CAP,
+    LatencyProfile,
+    Workload,
+    fit_line,
+    interpolate,
+    portable_source,
+)
+from duolab.measure.caller_threads import caller_threads_note, choose_duo_layout
+from duolab.measure.stopwatch import median, random_ids, timed_ms
 from duolab.methods import decode
 from duolab.methods.drafting import ChainDrafter, PromptLookupDrafter
 from duolab.methods.worker import draft_worker
@@ -30,8 +39,6 @@ from duolab.models import Pair
 from duolab.runners.fast_llama import FastLlama
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
-from duolab.timing.caller_threads import caller_threads_note, choose_duo_layout
-from duolab.timing.stopwatch import median, random_ids, timed_ms
 
 VERIFY_SIZES = list(range(1, 65))
 PREFILL_SIZES = [16, 32, 64, 128, 256, 512]
@@ -258,9 +265,6 @@ def measure_workload(pair: Pair, prompts: list[str], max_new_tokens: int = 128) 
         agreement.append((t == d).tolist())
         lookups.append(prompt_lookups(prompt_ids, g.token_ids))
     return Workload(agree / total, shapes, max_new_tokens, agreement, lookups=lookups)
-
-
-LOOKUP_CAP = 16  # the longest PLD proposal a workload records (recommend predicts PLD up to it)
 
 
 def prompt_lookups(prompt_ids: list[int], output: list[int], max_ngram: int = 3,
