@@ -12,31 +12,23 @@ from __future__ import annotations
 import time
 
 from duolab.measure.profile_store import cached_profile, workload_estimate
-from duolab.methods import check_call, run_call
+from duolab.methods import GenerationSettings, check_call, run_call
 from duolab.models import Pair
 from duolab.run import Generation
 
 
-def generate(
-    pair: Pair,
-    prompt: str,
-    *,
-    method: str = "ar",
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int | None = None,
-    **options,
-) -> Generation:
-    """Generate a continuation of `prompt` with the given method (`duolab.METHODS`). Method-specific
-    options (e.g. budget=) are keyword arguments, checked before any work. The clock (wall time,
-    TTFT) starts after the checks and the method's set-up, whose seconds are `stats["setup_s"]`.
+def generate(pair: Pair, prompt: str, **settings_and_options) -> Generation:
+    """Generate a continuation of `prompt`. Keyword arguments: the settings every method shares
+    (`duolab.methods.GenerationSettings`, where their defaults are: method, max_new_tokens,
+    temperature, top_k, top_p, seed) and the method's own options (e.g. budget=; `duolab.METHODS`
+    lists each method's defaults), all checked before any work. The clock (wall time, TTFT)
+    starts after the checks and the method's set-up, whose seconds are `stats["setup_s"]`.
     `workload_prompts=[...]`: with duo's per-round choices, the prompts its prior alpha is measured
     on (default: one shipped prompt per task, in the pair's chat template when it has one); stats
     say which were used."""
+    settings, options = GenerationSettings.split(settings_and_options)
     workload = options.pop("workload_prompts", None)
-    call = check_call(pair, prompt, method, max_new_tokens, temperature, top_k, top_p, seed, options)
+    call = check_call(pair, prompt, settings, options)
     if workload is not None and not call.method.needs_profile(call.options):
         raise ValueError("workload_prompts= is used only by duo with budget='auto' or catch_up='auto'")
     if not call.method.needs_profile(call.options):

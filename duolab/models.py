@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +27,11 @@ from duolab.runtime import CpuLayout, default_layout, target_placement
 RUNNERS = ("auto", "fast", "transformers")
 
 
-@dataclass
+@dataclass(eq=False)
 class Pair:
-    """A target model, a draft model that shares its vocabulary, and their tokenizer."""
+    """A target model, a draft model that shares its vocabulary, and their tokenizer. Compared and
+    hashed by identity: layers that keep something per pair (the draft worker, measurements) key it
+    by the pair itself."""
 
     target: torch.nn.Module
     draft: torch.nn.Module
@@ -42,8 +45,11 @@ class Pair:
     # which runner every method uses for each model ("fast" or "transformers"); see RUNNERS
     draft_runner: str = "transformers"
     target_runner: str = "transformers"
-    # per-pair resources that decoders start lazily (e.g. the draft worker process)
-    resources: dict = field(default_factory=dict, repr=False)
+    # each role's KV-cached runner, made on first use (see `runner`)
+    runners: dict[str, FastLlama | CachedModel] = field(default_factory=dict, repr=False)
+    # what `close` calls, each with this pair: set by the layers that start things for it
+    # (duolab.methods.worker stops the draft worker it holds)
+    closers: list[Callable[[Pair], None]] = field(default_factory=list, repr=False)
 
     @property
     def context_length(self) -> int:
@@ -77,26 +83,22 @@ class Pair:
         timed call pays for building it (methods make theirs in `prepare`, before the clock)."""
         if role not in ("target", "draft"):
             raise ValueError(f"role must be 'target' or 'draft', got {role!r}")
-        key = f"{role}_runner"
-        runner = self.resources.get(key)
+        runner = self.runners.get(role)
         if runner is None:
             model, device = (self.target, self.target_device) if role == "target" else (self.draft, self.draft_device)
             kind = self.target_runner if role == "target" else self.draft_runner
             runner = FastLlama(model) if kind == "fast" else CachedModel(model, device)
             with target_placement(self.layout):  # warmed where decoders run it
                 warm_up(runner, self.context_length)
-            self.resources[key] = runner
+            self.runners[role] = runner
         runner.reset()
         return runner
 
     def close(self) -> None:
-        """Release per-pair resources: stops the draft worker this pair holds (see
+        """Stop what was started for this pair: the draft worker it holds (see
         duolab.methods.worker.draft_worker). The pair stays usable; what it needs starts again on use."""
-        for res in list(self.resources.values()):
-            close = getattr(res, "close", None)
-            if close:
-                close()
-        self.resources.clear()
+        for close in self.closers:
+            close(self)
 
     def __repr__(self) -> str:
         def size(m):

@@ -1,9 +1,12 @@
 """The books of one generation (`Run`) and its result (`Generation`).
 
 A decoder gets a `Run`, decides tokens and `commit`s them; the run enforces EOS, max_new_tokens
-and the context length, stamps TTFT, and keeps the counters, the trace and the method's stats
-through its methods (`span`, `add_span`, `count`, `record_verdict`, `add_stats`). `finish` turns it
-into the `Generation` every method returns.
+and the context length, stamps TTFT, and keeps the counters, the trace and the method's stats.
+A decoder never writes them itself: it tells the run what happened (`commit` with the target
+forwards and the round it ends, `drafted`, `record_verdict`, `count`, `span`, `add_span`,
+`drafts_with`, `add_stats`; `report_totals` for a loop someone else ran), and the run keeps the
+books (tests/test_run_books.py holds the decoders to that). `finish` turns it into the
+`Generation` every method returns.
 """
 
 from __future__ import annotations
@@ -80,8 +83,11 @@ class Run:
     def sequence(self) -> list[int]:
         return self.prompt_ids + self.tokens
 
-    def commit(self, tokens: list[int]) -> bool:
-        """Append decided tokens; returns True when the generation is finished."""
+    def commit(self, tokens: list[int], forwards: int = 0, ends_round: bool = False) -> bool:
+        """Append decided tokens, which `forwards` target forwards decided (and which end a round
+        of drafting and verifying); returns True when the generation is finished."""
+        self.target_forwards += forwards
+        self.rounds += int(ends_round)
         eos = self.pair.eos_token_id
         for tok in tokens:
             if self.done:
@@ -96,6 +102,24 @@ class Run:
         return self.done
 
     # -- statistics ------------------------------------------------------------------------
+    def drafted(self, n: int) -> None:
+        """n draft tokens were proposed (some are never checked)."""
+        self.draft_tokens += n
+
+    def drafts_with(self, runner: str) -> None:
+        """The runner the draft runs on ("fast", "transformers", ...), for the stats."""
+        self.draft_runner = runner
+
+    def report_totals(self, first_token_at: float | None, target_forwards: int, draft_tokens: int,
+                      accepted_tokens: int) -> None:
+        """The books of a generation whose loop someone else ran (transformers' generate), after its
+        tokens were committed: when its first token came (perf_counter seconds), its target forwards
+        (one round each), proposed and accepted draft tokens."""
+        if first_token_at is not None:
+            self.ttft_s = first_token_at - self.t0
+        self.target_forwards = self.rounds = target_forwards
+        self.draft_tokens, self.accepted_tokens = draft_tokens, accepted_tokens
+
     def record_verdict(self, proposed: int, accepted: int, first_position: int = 0) -> None:
         """A block of `proposed` draft tokens was checked and the first `accepted` passed; the
         block's first token sits at draft position `first_position` of its round. (Proposed draft

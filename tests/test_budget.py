@@ -1,13 +1,21 @@
 """The pure parts of the budget model: accepted-length formula, budget choice, simulator."""
 
+import inspect
 import random
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.round_policy import MAX_CATCH_UP, expected_accepted
 from duolab.predict.budget import choose_budget, equal_time_budget, equal_time_check, predict
-from duolab.predict.simulate import expected_throughput, simulate
+from duolab.predict.simulate import (
+    FROM_PARAMS,
+    SIM_PARAM_NAMES,
+    SimParams,
+    expected_throughput,
+    simulate,
+)
 
 
 def synthetic(target_ms=10.0, slope=0.0, draft_ms=1.0, overhead=0.0, sps_draft_ms=None,
@@ -143,6 +151,56 @@ def test_simulate_rejects_bad_input():
         simulate(synthetic(), "pld", alpha=0.5)
     with pytest.raises(ValueError, match="budget"):
         simulate(synthetic(), "duo", alpha=0.5, budget=0)
+
+
+def test_sim_params_hold_the_simulators_only_defaults():
+    """SimParams is the one place the simulator's defaults are written: simulate and
+    expected_throughput declare none of their own (budget's default means "from params"; runs is
+    expected_throughput's own), and their other keywords are its fields."""
+    names = {f.name for f in fields(SimParams)}
+    assert names == set(SIM_PARAM_NAMES) and {"budget", "new_tokens", "seed", "outcome_hit", "lookups"} <= names
+    for fn, own in ((simulate, {}), (expected_throughput, {"runs": 40})):
+        sig = inspect.signature(fn)
+        defaults = {n: p.default for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+        assert defaults == {"budget": FROM_PARAMS, "params": None, **own}, fn.__name__
+        assert sig.parameters["params"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert names & set(sig.parameters) == {"budget"}  # the others are keywords for SimParams
+    p = synthetic()
+    # params, keywords and a positional budget say the same thing
+    by_kw = simulate(p, "duo", 0.7, budget=6, new_tokens=50, seed=2).stats
+    assert simulate(p, "duo", 0.7, 6, new_tokens=50, seed=2).stats == by_kw
+    assert simulate(p, "duo", 0.7, params=SimParams(budget=6, new_tokens=50, seed=2)).stats == by_kw
+    assert simulate(p, "duo", 0.7, 6, params=SimParams(new_tokens=50), seed=2).stats == by_kw
+    assert simulate(p, "sps", 0.7).stats == simulate(p, "sps", 0.7, params=SimParams()).stats
+    assert SimParams.of(SimParams(budget=3), seed=5) == SimParams(budget=3, seed=5)
+    # expected_throughput's runs take seeds params.seed, params.seed + 1, ...
+    rate = expected_throughput(p, "sps", 0.7, 4, runs=3, new_tokens=40)
+    assert rate == pytest.approx(3 * 40 / sum(simulate(p, "sps", 0.7, 4, new_tokens=40, seed=s).stats["wall_time_s"]
+                                               for s in range(3)))
+    assert expected_throughput(p, "sps", 0.7, 4, 3, new_tokens=40) == rate
+    assert expected_throughput(p, "sps", 0.7, runs=2, params=SimParams(new_tokens=40, seed=1)) == pytest.approx(
+        2 * 40 / sum(simulate(p, "sps", 0.7, 4, new_tokens=40, seed=s).stats["wall_time_s"] for s in (1, 2)))
+
+
+def test_sim_params_reject_bad_and_unknown_options_with_the_simulators_messages():
+    p = synthetic()
+    with pytest.raises(ValueError, match=r"^budget must be an integer >= 1 or auto, got 0$"):
+        simulate(p, "duo", 0.5, params=SimParams(budget=0))
+    with pytest.raises(ValueError, match=r"^budget must be an integer >= 1, got 'auto'$"):
+        expected_throughput(p, "sps", 0.5, "auto", runs=2)
+    with pytest.raises(ValueError, match=r"^alpha must be in \[0, 1\], got 1.2$"):
+        expected_throughput(p, "sps", 1.2, runs=2)
+    with pytest.raises(ValueError, match=r"^simulating pld needs lookups"):
+        simulate(p, "pld", 0.5, params=SimParams(budget=4))
+    with pytest.raises(ValueError, match=r"^simulate supports 'ar', 'sps', 'pld' and 'duo', got 'hf'$"):
+        simulate(p, "hf", 0.5)
+    SimParams(budget=0).check("ar", 0.5)  # AR has no budget to check
+    with pytest.raises(ValueError, match="unknown simulator option 'max_sequences'"):
+        simulate(p, "duo", 0.5, max_sequences=1)
+    with pytest.raises(ValueError, match="unknown simulator options 'bugdet', 'run'"):
+        expected_throughput(p, "sps", 0.5, bugdet=3, run=2)
+    with pytest.raises(FrozenInstanceError):
+        SimParams().budget = 8  # type: ignore[misc]
 
 
 PAPER = {"catch_up": 0, "outcomes": False}  # duo's schedule without the guessed parts

@@ -10,6 +10,7 @@ import pytest
 import duolab.methods.duo
 from duolab import generate, load_pair
 from duolab.lab.lossless import END, chi_square_test, exact_prefix_distribution
+from duolab.methods.worker import held_worker
 from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
 from recipe.toy import build_toy_pair
@@ -51,7 +52,7 @@ def test_greedy_equals_ar_toy(unsure_pair, budget, max_sequences):
 def every_outcome_drafted(monkeypatch):
     """The worker drafts every outcome asked for: on toy pairs the target's forward is about as
     fast as a draft step, so stopping at the sync would leave the outcome path untested."""
-    monkeypatch.setattr(duolab.methods.duo.DraftSide, "stop_outcomes_at_sync", False)
+    monkeypatch.setattr(duolab.methods.duo.WorkerDrafter, "stop_outcomes_at_sync", False)
 
 
 @pytest.mark.parametrize("options", [{"budget": 6, "catch_up": 3, "outcomes": False},
@@ -66,11 +67,11 @@ def test_greedy_equals_ar_with_catch_up_and_outcomes(unsure_pair, every_outcome_
         assert g.token_ids == ar, (options, prompt)
         kinds |= set(g.trace["kind"])
         trees = g.details["draft_trees"]
-        used += sum(tree.block_source == "outcome" for tree in trees)
+        used += sum(tree.verified.source == "outcome" for tree in trees)
         hit_rates.append(g.stats["outcome_hit_rate"])
         for tree in trees:  # an outcome chain continues a correction the draft ranked second
-            for prefix, tokens in tree.outcomes:
-                assert 0 <= prefix < len(tree.verified) and tokens
+            for chain in tree.outcomes:
+                assert 0 <= tree.cut(chain) < len(tree.verified) and chain.tokens
     assert ("catch_up" in kinds) == (options["catch_up"] > 0)
     assert ("outcomes" in kinds) == options["outcomes"]
     assert (used > 0) == options["outcomes"], "pre-drafted outcome blocks were never verified"
@@ -192,7 +193,7 @@ def test_worker_fault_mid_generation(toy_paths, mode):
         # the toy draft's request outlasts the toy target's forward, and then no fault is reached)
         fixed = {"budget": 4, "catch_up": 2}
         generate(pair, prompt, method="duo", max_new_tokens=4, **fixed)  # start the worker
-        worker = pair.resources["draft_worker"]
+        worker = held_worker(pair)
         worker.inject_fault(after_requests=3, mode=mode)
         start = time.perf_counter()
         g = generate(pair, prompt, method="duo", max_new_tokens=60, worker_timeout_s=1.0, **fixed)
@@ -202,7 +203,7 @@ def test_worker_fault_mid_generation(toy_paths, mode):
         assert not _pids(worker.pid) or worker.proc.poll() is not None
         g2 = generate(pair, prompt, method="duo", max_new_tokens=60, **fixed)  # a fresh worker
         assert not g2.stats["worker_failed"] and g2.token_ids == ar
-        assert pair.resources["draft_worker"].pid != worker.pid
+        assert held_worker(pair).pid != worker.pid
     finally:
         pair.close()
 
@@ -218,16 +219,17 @@ def test_the_draft_workers_messages_carry_typed_chains():
     """A reply crosses the pipe pickled field by field (Compact): it must come back equal, typed."""
     import pickle
 
-    from duolab.methods.drafting import Chain, Outcome
+    from duolab.methods.drafting import Chain
     from duolab.methods.worker import DraftReply
 
-    main = Chain([1, 2], [0.5, 0.9], [[(3, 0.2)], [(4, 0.05)]])
-    reply = DraftReply([main], [(1, 0.5)], 0.45, [Outcome(7, Chain([5, 6], [0.0, 0.8], [[], [(9, 0.1)]]))],
+    main = Chain([1, 2], [0.5, 0.9], [[(3, 0.2)], [(4, 0.05)]], start=9)
+    reply = DraftReply([main], [(1, 0.5)], 0.45, [Chain([5, 6], [0.0, 0.8], [[], [(9, 0.1)]], start=7)],
                        id=3, start=1.0, end=2.0)
     back = pickle.loads(pickle.dumps(reply))
-    assert back == reply and type(back.sequences[0]) is Chain and type(back.outcomes[0].chain) is Chain
+    assert back == reply and type(back.sequences[0]) is Chain and type(back.outcomes[0]) is Chain
+    assert back.outcomes[0].start == 7 and back.chains == [main, reply.outcomes[0]]
     assert back.n_tokens == 2 + 1  # the outcome's correction was not drafted
-    assert back.sequences[0].tail() == Chain([2], [0.9], [[(4, 0.05)]]) and back.firsts == [1]
+    assert back.sequences[0].tail() == Chain([2], [0.9], [[(4, 0.05)]], start=10) and back.firsts == [1]
 
 
 def test_duo_gets_its_profile_from_the_caller(toy_pair, monkeypatch):

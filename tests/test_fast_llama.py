@@ -190,4 +190,4 @@ def test_branch_steps_are_measured_with_the_fast_runner(toy_pair):
 
     steps = measure_branch_steps(toy_pair, [1, 2, 4], context=16, repeats=1)
     assert len(steps) == 3 and all(ms > 0 for ms in steps)
-    assert toy_pair.resources["draft_runner"].length == 16  # rolled back to the prefix after every step
+    assert toy_pair.runners["draft"].length == 16  # rolled back to the prefix after every step

@@ -104,6 +104,12 @@ def test_choose_caller_threads_times_each_count_and_keeps_the_fastest(toy_pair, 
         toy_pair.layout = saved
 
 
+class _StandInPair(SimpleNamespace):
+    """A pair's device and layout, nothing else; kept per pair like a real one (hashed by identity)."""
+
+    __hash__ = object.__hash__
+
+
 def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cores, monkeypatch):
     # duo's policy takes a profile saved on this machine; the thread choice must still be made (it
     # is this process's, not the file's), or every method runs at torch's default thread count
@@ -119,7 +125,7 @@ def test_a_saved_profile_still_chooses_the_callers_threads_on_an_accelerator(cor
         chosen.append(pair)
         return pd.DataFrame({"threads": [4], "total_ms": [1.0]})
     monkeypatch.setattr(caller_threads, "choose_caller_threads", choose)
-    gpu_pair = SimpleNamespace(target_device=CUDA, layout=default_layout(CUDA), resources={})
+    gpu_pair = _StandInPair(target_device=CUDA, layout=default_layout(CUDA))
     assert profile_store.cached_profile(gpu_pair) is saved
     assert chosen == [gpu_pair] and gpu_pair.layout.target_threads == 4
     assert profile_store.cached_profile(gpu_pair) is saved and len(chosen) == 1  # kept for the pair's life
@@ -158,8 +164,8 @@ class FakeWorker:
         self.asked.append(n)
         return n
 
-    def request(self, context, budget, max_sequences):
-        self.budget = budget
+    def request(self, context, plan):
+        self.budget = plan.budget
         return 1
 
     def wait(self, request_id, timeout):

@@ -34,7 +34,7 @@ from duolab.lab.widgets import (
 )
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.drafting import Chain, DraftTree
-from duolab.methods.duo import DraftRound
+from duolab.methods.duo import Block, DraftRound
 from duolab.paths import REPO_DIR
 from duolab.predict import regime
 
@@ -91,7 +91,8 @@ def test_decoding_sweep_reruns_on_every_control(toy_pair):
 def _rec(r, verified, accepted, token, chosen, sequences):
     tree = DraftTree([Chain(s, [0.5] * len(s), [[] for _ in s]) for s in sequences],
                      [(s[0], 0.5) for s in sequences], 0.3)
-    return DraftRound(r, 10 + r, verified, "tree", accepted, token, chosen, sum(map(len, sequences)), tree, [], None)
+    block = Block(verified, [0.5] * len(verified), [[] for _ in verified], 10 + r - len(verified), source="tree")
+    return DraftRound(r, 10 + r, block, accepted, token, chosen, sum(map(len, sequences)), tree, None)
 
 
 TREES = [
@@ -120,7 +121,7 @@ def test_teaching_rounds_pick_branching_partial_and_continuing():
     cont = tree_outcome(TREES, picks["continues"])
     assert picks["continues"] == 4  # r1 continues too, but it already shows branching
     assert cont.correction is None and cont.tail_accepted == len(cont.sequences[cont.chosen]) - 1 >= 1
-    assert TREES[picks["continues"] + 1].verified == cont.sequences[cont.chosen][1:]
+    assert TREES[picks["continues"] + 1].verified.tokens == cont.sequences[cont.chosen].tokens[1:]
     assert 3 not in picks.values() and 5 not in picks.values()  # discarded / all rejected
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 from duolab import generate, load_pair
-from duolab.methods.worker import process_alive, worker_processes
+from duolab.methods.worker import held_worker, process_alive, worker_processes
 
 
 def worker_children(draft_path) -> list[int]:
@@ -36,21 +36,21 @@ def test_loading_a_pair_again_reuses_its_worker(toy_paths):
             pair = load_pair(*toy_paths)
             held.append(pair)
             generate(pair, "def f(x):", method="duo", max_new_tokens=6)
-            pids.add(pair.resources["draft_worker"].pid)
+            pids.add(held_worker(pair).pid)
             assert len(worker_children(draft)) == 1
         assert len(pids) == 1
         # an earlier pair (an old widget moved) takes it back; closing a pair without it stops nothing
         first, last = held[0], held[-1]
-        assert "draft_worker" not in first.resources
+        assert held_worker(first) is None
         g = generate(first, "def f(x):", method="duo", max_new_tokens=6)
-        assert not g.stats["worker_failed"] and first.resources["draft_worker"].pid in pids
+        assert not g.stats["worker_failed"] and held_worker(first).pid in pids
         last.close()
         assert len(worker_children(draft)) == 1
         # the pair holding it closes it; a closed pair used again starts a fresh one
         first.close()
         assert not worker_children(draft)
         generate(first, "def f(x):", method="duo", max_new_tokens=6)
-        assert len(worker_children(draft)) == 1 and first.resources["draft_worker"].pid not in pids
+        assert len(worker_children(draft)) == 1 and held_worker(first).pid not in pids
     finally:
         for pair in held:
             pair.close()
@@ -60,7 +60,7 @@ def test_loading_a_pair_again_reuses_its_worker(toy_paths):
 def test_garbage_pair_takes_its_worker_with_it(toy_paths):
     pair = load_pair(*toy_paths)
     generate(pair, "def f(x):", method="duo", max_new_tokens=4)
-    pid = pair.resources["draft_worker"].pid
+    pid = held_worker(pair).pid
     del pair
     gc.collect()
     assert wait_gone(pid)
@@ -71,6 +71,7 @@ import signal, sys
 # a kernel catches SIGINT even when its own parent ignores it (pytest-xdist's workers do)
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from duolab import generate, load_pair
+from duolab.methods.worker import held_worker
 pair = load_pair({target!r}, {draft!r})
 generate(pair, "def f(x):", method="duo", max_new_tokens=4)
 started = False
@@ -78,13 +79,13 @@ while True:  # like a kernel: survives interrupts, runs a cell per line, exits w
     try:
         if not started:
             started = True
-            print(pair.resources["draft_worker"].pid, flush=True)
+            print(held_worker(pair).pid, flush=True)
         line = sys.stdin.readline()
         if not line:
             break  # no pair.close(): the worker must go when this process goes
         print("started", flush=True)  # the test interrupts only after this line
         g = generate(pair, "def f(x):", method="duo", max_new_tokens=int(line))
-        print(pair.resources["draft_worker"].pid, g.stats["worker_failed"], flush=True)
+        print(held_worker(pair).pid, g.stats["worker_failed"], flush=True)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
 """

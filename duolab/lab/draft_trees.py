@@ -1,8 +1,8 @@
 """Draft trees of a duo generation: what each round proposed and what the target kept, drawn.
 
-`Generation.details["draft_trees"]` holds one `DraftRound` per round: the k sequences the draft sent,
-their draft probabilities, the block verified that round, how much of it passed, the target's
-token, and which sequence (if any) that token selected. A round's tree is judged over two rounds:
+`Generation.details["draft_trees"]` holds one `DraftRound` per round: the k sequences the draft sent
+(`Chain`s, with their draft probabilities), the block verified that round, how much of it passed,
+the target's token, and which sequence (if any) that token selected. A round's tree is judged over two rounds:
 its first tokens by the target's token of the same round, the chosen sequence's remaining
 tokens (its tail) by the next round's verification.
 
@@ -24,14 +24,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
 if TYPE_CHECKING:
+    from duolab.methods.drafting import Chain
     from duolab.methods.duo import DraftRound
 
 
 @dataclass
 class TreeOutcome:
     round: int
-    sequences: list[list[int]]
-    probs: list[list[float]]
+    sequences: list[Chain]
     status: list[list[str]]  # per token: "accepted", "rejected" or "unverified"
     target_token: int  # the target's token at the first position
     chosen: int | None  # the sequence whose first token equals target_token
@@ -52,7 +52,7 @@ def _tail_verdict(trees: list[DraftRound], r: int) -> int | None:
     if j is None or r + 1 >= len(trees):
         return None
     nxt = trees[r + 1]
-    if nxt.round != rec.round + 1 or list(nxt.verified) != list(rec.sequences[j][1:]):
+    if nxt.round != rec.round + 1 or nxt.verified.tokens != rec.sequences[j].tokens[1:]:
         return None
     return nxt.accepted
 
@@ -75,7 +75,7 @@ def tree_outcome(trees: list[DraftRound], r: int) -> TreeOutcome:
             status[j][i] = "accepted" if i - 1 < accepted else "rejected" if i - 1 == accepted else "unverified"
         if accepted < len(rec.sequences[j]) - 1:
             correction, correction_at = trees[r + 1].token, accepted + 1
-    return TreeOutcome(r, rec.sequences, rec.probs, status, rec.token, j, correction,
+    return TreeOutcome(r, rec.sequences, status, rec.token, j, correction,
                        correction_at, lost, accepted)
 
 
@@ -206,7 +206,7 @@ def describe_round(trees: list[DraftRound], r: int, tokens) -> str:
         if used is None:
             tried = len(trees[r].outcomes)
             return text + (f"; none of the {tried} outcome chains drafted meanwhile guessed it." if tried else ".")
-        chain = trees[r].outcomes[used][1]
+        chain = trees[r].outcomes[used]
         return (text + f", but the outcome chain pre-drafted for exactly this correction was used: "
                        f"{' '.join(label(t) for t in chain[1:])} is verified next round.")
     if out.chosen is None:
@@ -233,11 +233,11 @@ def outcome_table(trees: list[DraftRound], r: int, tokens) -> pd.DataFrame:
     continuation, and whether the target's verdict picked it."""
     labeler = TokenLabeler(tokens)
     rec = trees[r]
-    rows = [{"cut after": f"{prefix} of {len(rec.verified)} block tokens",
+    rows = [{"cut after": f"{rec.cut(chain)} of {len(rec.verified)} block tokens",
              "guessed correction": labeler(chain[0]).text,
              "continuation": " ".join(labeler(t).text for t in chain[1:]),
              "used": i == rec.outcome_used}
-            for i, (prefix, chain) in enumerate(rec.outcomes)]
+            for i, chain in enumerate(rec.outcomes)]
     return pd.DataFrame(rows, columns=["cut after", "guessed correction", "continuation", "used"])
 
 
@@ -296,11 +296,11 @@ def _draw(ax: plt.Axes, lay: _Layout, width: float, title: str) -> None:
     mid = (k - 1) / 2
     _box(ax, 0, mid, _PREFIX_W, "#90caf9")
     ax.text(_PREFIX_W / 2, mid, "prefix", ha="center", va="center", fontsize=_FONT)
-    for j, (seq_labels, probs, status) in enumerate(zip(lay.labels, out.probs, out.status, strict=True)):
+    for j, (seq_labels, seq, status) in enumerate(zip(lay.labels, out.sequences, out.status, strict=True)):
         y = k - 1 - j
         ax.plot([_PREFIX_W, _PREFIX_W + _BRANCH_W / 2, _PREFIX_W + _BRANCH_W / 2, lay.columns[0]],
                 [mid, mid, y, y], color="grey", lw=1)
-        for i, (lab, p, st) in enumerate(zip(seq_labels, probs, status, strict=True)):
+        for i, (lab, p, st) in enumerate(zip(seq_labels, seq.probs, status, strict=True)):
             x, w = lay.columns[i], lay.widths[i]
             _box(ax, x, y, w, COLORS[st], lab.special)
             ax.text(x + w / 2, y + 0.08, lab.text, ha="center", va="center", fontsize=_FONT,

@@ -12,8 +12,9 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
+from duolab.measure.pair_measurements import measurements_of
 from duolab.measure.stopwatch import median, random_ids, timed_ms
-from duolab.methods.drafting import ChainDrafter
+from duolab.methods.drafting import ChainDrafter, DraftPlan
 from duolab.models import Pair
 from duolab.runtime import (
     caller_thread_candidates,
@@ -54,7 +55,7 @@ def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repea
 
     def one_round(r: int) -> dict[str, float]:
         ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]  # as after a round
-        parts = {"draft_ms": timed_ms(lambda: drafter.propose(ctx, budget), ddev)}
+        parts = {"draft_ms": timed_ms(lambda: drafter.draft(ctx, DraftPlan(budget)), ddev)}
         logits = []
         parts["verify_forward_ms"] = timed_ms(
             lambda: logits.append(target.forward(ids[context:context + budget + 1])), tdev)
@@ -82,7 +83,7 @@ def choose_caller_threads(pair: Pair, candidates: list[int] | None = None, repea
     table["chosen"] = table.threads == best
     pair.layout.target_threads = best
     remember_caller_threads(pair.target_device, best)
-    pair.resources["caller_threads_timings"] = table
+    measurements_of(pair).caller_threads_timings = table
     return table
 
 
@@ -114,7 +115,7 @@ def choose_duo_layout(pair: Pair, repeats: int = 5, n_tokens: int = 8, context: 
         pair.layout = default_layout(pair.target_device)
     note: dict = {}
     if pair.target_device.type != "cpu":
-        table = pair.resources.get("caller_threads_timings")  # measured for SpS's choice already?
+        table = measurements_of(pair).caller_threads_timings  # measured for SpS's choice already?
         if table is None:
             table = choose_caller_threads(pair, repeats=repeats)
         target_only = table.verify_forward_ms + table.verify_ms + table.ar_step_ms
@@ -136,7 +137,7 @@ def choose_duo_layout(pair: Pair, repeats: int = 5, n_tokens: int = 8, context: 
         for n in candidates:
             worker.set_threads(n)
             ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
-            tree = worker.wait(worker.request(ctx, n_tokens, 1), 30.0)
+            tree = worker.wait(worker.request(ctx, DraftPlan(n_tokens)), 30.0)
             if tree is None:
                 raise RuntimeError("the draft worker did not answer while choosing its threads")
             if r:  # the first pass warms each count's thread pool

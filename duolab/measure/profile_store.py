@@ -25,6 +25,7 @@ from pathlib import Path
 from duolab.artefacts import hash_of, machine_fingerprint, machine_slug
 from duolab.latency_profile import LatencyProfile, Workload, find_profile
 from duolab.measure.caller_threads import apply_duo_layout, caller_threads_note
+from duolab.measure.pair_measurements import measurements_of
 from duolab.measure.profiling import measure_workload, profile_pair
 from duolab.models import Pair
 from duolab.paths import DATA_DIR, quick_mode
@@ -76,9 +77,10 @@ def profile_cache_path(pair: Pair, quick: bool) -> Path:
 
 def _pair_id(pair: Pair) -> str:
     """The pair's content hash (duolab.artefacts.hash_of), computed once per Pair."""
-    if "content_hash" not in pair.resources:
-        pair.resources["content_hash"] = hash_of(pair.target_source, pair.draft_source).replace(":", "-")
-    return pair.resources["content_hash"]
+    known = measurements_of(pair)
+    if known.content_hash is None:
+        known.content_hash = hash_of(pair.target_source, pair.draft_source).replace(":", "-")
+    return known.content_hash
 
 
 def _cached_on_disk(pair: Pair, quick: bool) -> LatencyProfile | None:
@@ -95,7 +97,8 @@ def profile(pair: Pair, quick: bool = False, verbose: bool = True) -> LatencyPro
     pair, committed in data/profiles, or in the profile cache), then kept and cached. Call it ahead
     of time to keep the first `generate(..., method="duo")` with budget="auto" fast; `verbose`
     prints what it measures, its estimate and each stage."""
-    prof = pair.resources.get("latency_profile")
+    known = measurements_of(pair)
+    prof = known.profile
     if prof is not None and (quick or not prof.notes.get("quick")):
         return prof
     prof = _saved_here(pair) or _cached_on_disk(pair, quick)
@@ -109,7 +112,7 @@ def profile(pair: Pair, quick: bool = False, verbose: bool = True) -> LatencyPro
     else:  # the caller's threads are this process's choice; duo's split is the measured one
         caller_threads_note(pair)
         apply_duo_layout(pair, prof.notes.get("duo_layout"))
-    pair.resources["latency_profile"] = prof
+    known.profile = prof
     return prof
 
 
@@ -134,9 +137,9 @@ def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: boo
     if prompts is not None and (isinstance(prompts, str) or not prompts
                                 or not all(isinstance(p, str) and p for p in prompts)):
         raise ValueError("workload_prompts must be a non-empty list of non-empty strings")
-    key = ("workload_estimate", tuple(prompts) if prompts else None)
-    if key in pair.resources:
-        return pair.resources[key]
+    known, key = measurements_of(pair), tuple(prompts) if prompts else None
+    if key in known.prior_workloads:
+        return known.prior_workloads[key]
     if prompts:
         used, source = list(prompts), f"workload_prompts ({len(prompts)} given)"
     else:
@@ -158,5 +161,5 @@ def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: boo
         if verbose:
             print(f"  alpha = {workload.alpha:.3f} ({time.perf_counter() - t0:.0f} s); saved {path}",
                   file=sys.stderr, flush=True)
-    pair.resources[key] = workload
+    known.prior_workloads[key] = workload
     return workload

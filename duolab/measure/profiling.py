@@ -33,7 +33,7 @@ from duolab.latency_profile import (
 from duolab.measure.caller_threads import caller_threads_note, choose_duo_layout
 from duolab.measure.stopwatch import median, random_ids, timed_ms
 from duolab.methods import decode
-from duolab.methods.drafting import ChainDrafter, PromptLookupDrafter
+from duolab.methods.drafting import ChainDrafter, DraftPlan, PromptLookupDrafter
 from duolab.methods.worker import draft_worker
 from duolab.models import Pair
 from duolab.runners.fast_llama import FastLlama
@@ -107,7 +107,7 @@ def measure_worker(pair: Pair, context: int = 128, repeats: int = 9) -> tuple[fl
         times = []
         for r in range(repeats + 1):
             ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
-            tree = worker.wait(worker.request(ctx, n, 1), 30.0)
+            tree = worker.wait(worker.request(ctx, DraftPlan(n)), 30.0)
             if tree is None:
                 raise RuntimeError("the draft worker did not answer while profiling")
             if r:
@@ -128,7 +128,7 @@ def measure_sps_draft(pair: Pair, context: int = 128, n: int = 8, repeats: int =
         for r in range(repeats + 1):
             ctx = ids[:context - 2] + ids[context + r % 4: context + r % 4 + 2]
             t = time.perf_counter()
-            drafter.propose(ctx, n)
+            drafter.draft(ctx, DraftPlan(n))
             if r:
                 times.append(1000 * (time.perf_counter() - t) / n)
     return median(times)
@@ -273,7 +273,7 @@ def prompt_lookups(prompt_ids: list[int], output: list[int], max_ngram: int = 3,
     prompt + output[:j], at most `cap`; how many of them output[j:] continues with)."""
     drafter, out = PromptLookupDrafter(max_ngram), []
     for j in range(len(output)):
-        proposal = drafter.propose(prompt_ids + output[:j], cap).tokens
+        proposal = drafter.lookup(prompt_ids + output[:j], cap)
         matched = 0
         while matched < len(proposal) and j + matched < len(output) and proposal[matched] == output[j + matched]:
             matched += 1

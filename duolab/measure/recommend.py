@@ -14,6 +14,7 @@ import pandas as pd
 
 from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile, Workload
+from duolab.measure.pair_measurements import measurements_of
 from duolab.measure.profile_store import cached_profile
 from duolab.measure.profiling import measure_workload
 from duolab.models import Pair
@@ -29,13 +30,13 @@ from duolab.prompts import TASKS, load_prompts
 
 def task_workloads(pair: Pair, tasks=TASKS, prompts_per_task: int = 2,
                    max_new_tokens: int = 96) -> dict[str, Workload]:
-    """Each task's greedy agreement and prompt lookups on its first prompts (kept on the pair:
-    measured once)."""
+    """Each task's greedy agreement and prompt lookups on its first prompts (measured once per
+    pair: duolab.measure.pair_measurements)."""
     if prompts_per_task < 1:
         raise ValueError(f"prompts_per_task must be >= 1, got {prompts_per_task}")
     for task in tasks:
         load_prompts(task, 1)  # an unknown task fails here, before any work
-    cache = pair.resources.setdefault("task_workloads", {})
+    cache = measurements_of(pair).task_workloads
     out = {}
     for task in tasks:
         key = (task, prompts_per_task, max_new_tokens)

@@ -12,6 +12,14 @@ is passed in by the caller (duolab.generation.generate finds or measures it in d
 """
 
 from duolab.methods import autoregressive, duo, hf_assisted, speculative  # noqa: F401  (register)
-from duolab.methods.registry import METHODS, Call, Method, check_call, decode, run_call
+from duolab.methods.registry import (
+    METHODS,
+    Call,
+    GenerationSettings,
+    Method,
+    check_call,
+    decode,
+    run_call,
+)
 
-__all__ = ["METHODS", "Call", "Method", "check_call", "decode", "run_call"]
+__all__ = ["METHODS", "Call", "GenerationSettings", "Method", "check_call", "decode", "run_call"]

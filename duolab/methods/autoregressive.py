@@ -19,5 +19,4 @@ def continue_autoregressively(run: Run, target) -> None:
     while not run.done:
         with run.span("target", "forward"):
             logits = target.forward(run.sequence[target.length:])[-1]
-        run.target_forwards += 1
-        run.commit([sample(logits_to_probs(logits, run.sampling), run.generator)])
+        run.commit([sample(logits_to_probs(logits, run.sampling), run.generator)], forwards=1)

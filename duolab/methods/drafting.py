@@ -1,9 +1,17 @@
 """Drafters propose tokens; the verifier decides. A drafter never sees the target.
 
-Every sequential drafter is a `Drafter`: `propose(context, n) -> Proposal`, given the committed
-sequence so far and how many tokens to propose. What was accepted is told implicitly by the next
-call's context, from which a drafter with a KV cache rolls back to the longest common prefix
-(nothing is recomputed). duo's worker drafts trees instead: `MultiSequenceDrafter.propose`.
+One contract for every draft source (`Drafter`): a round `ask`s it for a draft after the committed
+context, within a `DraftPlan` (the budget, and for duo's worker how many sequences and which
+outcome chains), `collect`s the `DraftTree` it drafted -- a list of `Chain`s: one chain for a
+sequential draft, k sequences for a tree, plus outcome chains -- and tells it what the verifier
+`accepted`. The verifier does not care who drafted. Implementers:
+  * `ChainDrafter`: the draft model, one chain (sps), sampled from q at temperature > 0;
+  * `PromptLookupDrafter`: prompt lookup (pld), a chain copied from earlier n-grams, no model;
+  * `duolab.methods.duo.WorkerDrafter`: duo's draft worker, a tree drafted in another process
+    (by `MultiSequenceDrafter`, below) while the target verifies.
+The in-process drafters draft when asked (`ask` runs `draft`); the worker returns at once and
+drafts in parallel. A drafter with a KV cache rolls back to the longest common prefix of what it
+holds and the next context, so nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -11,24 +19,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
 from duolab.sampling import SamplingConfig, logits_to_probs, sample
-
-
-@dataclass
-class Proposal:
-    tokens: list[int]
-    # q_i each token was sampled from (len(tokens) rows); None = chosen deterministically
-    probs: torch.Tensor | None = None
-
-
-class Drafter(Protocol):
-    """What SpS and PLD draft with (duolab.methods.speculative.speculative_loop)."""
-
-    def propose(self, context: list[int], n: int) -> Proposal: ...
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -39,12 +33,120 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
-class ChainDrafter:
+class Compact:
+    """Pickled as its class and field values, without the field names: as fast as a plain tuple
+    (the default pickling of a dataclass costs ~7 us more per message, each way, on the worker's
+    pipe)."""
+
+    def __reduce__(self):
+        return type(self), tuple(self.__dict__.values())
+
+
+@dataclass
+class Chain(Compact):
+    """Drafted tokens, read as a sequence of token ids (len, iteration, indexing), with at each the
+    draft's probability of it (temperature 1; 1.0 for a copied token) and its next-best tokens
+    there, [(token, probability), ...]: the likeliest corrections if the target rejects it.
+    `start`: the length of the sequence it continues (its first token's position); `origin`: who
+    drafted it ("model" or "lookup"); `q`: the rows its tokens were sampled from (None: point
+    masses, as greedy drafts and copies are). A draft tree is a list of chains."""
+
+    tokens: list[int] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+    alternatives: list[list[tuple[int, float]]] = field(default_factory=list)
+    start: int = 0
+    origin: str = "model"
+    q: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __iter__(self):
+        return iter(self.tokens)
+
+    def __getitem__(self, i):
+        return self.tokens[i]
+
+    def append(self, token: int, prob: float, alternatives: list[tuple[int, float]]) -> None:
+        self.tokens.append(token)
+        self.probs.append(prob)
+        self.alternatives.append(alternatives)
+
+    def tail(self) -> Chain:
+        """All but the first token (what is left to verify once the first is committed)."""
+        return Chain(self.tokens[1:], self.probs[1:], self.alternatives[1:], self.start + 1, self.origin,
+                     None if self.q is None else self.q[1:])
+
+
+@dataclass
+class DraftTree(Compact):
+    """What a drafter drafted in one round, as chains: `sequences`, k chains after the context,
+    main first (one for a sequential drafter); and for duo's worker, `outcomes`, chains drafted
+    for rejection outcomes of the block being verified (see `MultiSequenceDrafter.draft_outcomes`:
+    each starts at its cut, its first token the guessed correction)."""
+
+    sequences: list[Chain]
+    candidates: list[tuple[int, float]] = field(default_factory=list)  # top-K first tokens, q1 (drawing)
+    confidence: float = 0.0  # s = q1(c1) * max q2, the threshold an alternative had to beat
+    outcomes: list[Chain] = field(default_factory=list)
+
+    @property
+    def firsts(self) -> list[int]:
+        return [s.tokens[0] for s in self.sequences]
+
+    @property
+    def chains(self) -> list[Chain]:
+        """The whole tree as a list of chains."""
+        return self.sequences + self.outcomes
+
+
+@dataclass
+class DraftPlan(Compact):
+    """What one round asks of a drafter: at most `budget` tokens, in at most `max_sequences`
+    chains; then, until `deadline` (perf_counter seconds; 0: none), chains of `outcome_len` tokens
+    for the `outcomes` (cut, correction) in order. Sequential drafters read the budget only."""
+
+    budget: int
+    max_sequences: int = 1
+    outcomes: list[tuple[int, int]] = field(default_factory=list)
+    outcome_len: int = 0
+    deadline: float = 0.0
+
+
+class Drafter:
+    """The contract every draft source implements (module docstring): `ask`, `collect`, `accepted`.
+    An in-process drafter implements `draft`; this base drafts when asked and tallies acceptance."""
+
+    def __init__(self):
+        self.proposed = 0  # draft tokens the verifier checked a verdict on, and how many passed
+        self.passed = 0
+        self._tree: DraftTree | None = None
+
+    def ask(self, context: list[int], plan: DraftPlan) -> None:
+        """Start drafting after `context` within `plan`."""
+        self._tree = self.draft(context, plan) if plan.budget > 0 else DraftTree([])
+
+    def collect(self) -> DraftTree:
+        """The tree drafted since `ask` (waiting for it where it is drafted elsewhere)."""
+        tree, self._tree = self._tree, None
+        return tree if tree is not None else DraftTree([])
+
+    def accepted(self, chain: Chain, n: int) -> None:
+        """The verifier took the first n tokens of `chain`, one this drafter proposed."""
+        self.proposed += len(chain)
+        self.passed += n
+
+    def draft(self, context: list[int], plan: DraftPlan) -> DraftTree:
+        raise NotImplementedError
+
+
+class ChainDrafter(Drafter):
     """Classic draft model: one chain of n tokens, sampled from q at temperature > 0, argmax under
     greedy. Its distributions go through the same sampling config as the target's. `runner` is
     the pair's draft runner (`Pair.runner("draft")`: FastLlama or CachedModel)."""
 
     def __init__(self, runner, sampling: SamplingConfig, generator: torch.Generator | None):
+        super().__init__()
         self.cm = runner
         self.sampling = sampling
         self.generator = generator
@@ -58,29 +160,33 @@ class ChainDrafter:
         self.seq = list(context)
         return logits
 
-    def propose(self, context: list[int], n: int) -> Proposal:
+    def draft(self, context: list[int], plan: DraftPlan) -> DraftTree:
+        n = plan.budget
         logits = self._logits_after(context)
-        tokens, rows = [], []
+        chain, rows = Chain(start=len(context)), []
         for i in range(n):
             q = logits_to_probs(logits, self.sampling)
             tok = sample(q, self.generator)
-            tokens.append(tok)
+            chain.append(tok, float(q[tok]), [])
             rows.append(q)
             if i < n - 1:
                 logits = self.cm.forward([tok])[0]
                 self.seq.append(tok)
-        probs = None if self.sampling.greedy else torch.stack(rows) if rows else None
-        return Proposal(tokens, probs)
+        if not self.sampling.greedy and rows:
+            chain.q = torch.stack(rows)
+        return DraftTree([chain])
 
 
-class PromptLookupDrafter:
+class PromptLookupDrafter(Drafter):
     """Prompt lookup decoding: no draft model. Find the latest earlier occurrence of the context's
     last n-gram (longest first, down to one token) and propose the tokens that followed it."""
 
     def __init__(self, max_ngram: int = 3):
+        super().__init__()
         self.max_ngram = max_ngram
 
-    def propose(self, context: list[int], n: int) -> Proposal:
+    def lookup(self, context: list[int], n: int) -> list[int]:
+        """Up to n tokens that followed the latest earlier match of the context's tail."""
         L = len(context)
         for size in range(min(self.max_ngram, L - 1), 0, -1):
             tail = context[L - size:]
@@ -89,8 +195,12 @@ class PromptLookupDrafter:
                 if context[start:start + size] == tail:
                     follow = context[start + size:start + size + n]
                     if follow:
-                        return Proposal(follow, None)
-        return Proposal([], None)
+                        return follow
+        return []
+
+    def draft(self, context: list[int], plan: DraftPlan) -> DraftTree:
+        follow = self.lookup(context, plan.budget)
+        return DraftTree([Chain(follow, [1.0] * len(follow), [[] for _ in follow], len(context), "lookup")])
 
 
 TOP_CANDIDATES = 8  # K: alternative first tokens considered by the multi-sequence rule
@@ -115,64 +225,6 @@ def plan_sequences(q1: torch.Tensor, q2_max: float, budget: int, max_sequences: 
     return firsts, lengths
 
 
-class Compact:
-    """Pickled as its class and field values, without the field names: as fast as a plain tuple
-    (the default pickling of a dataclass costs ~7 us more per message, each way, on the worker's
-    pipe)."""
-
-    def __reduce__(self):
-        return type(self), tuple(self.__dict__.values())
-
-
-@dataclass
-class Chain(Compact):
-    """Drafted tokens with, at each, the draft's probability of it (temperature 1) and its
-    next-best tokens there, [(token, probability), ...]: the likeliest corrections if the target
-    rejects it. A draft tree's sequences, an outcome chain and the block duo verifies are chains."""
-
-    tokens: list[int] = field(default_factory=list)
-    probs: list[float] = field(default_factory=list)
-    alternatives: list[list[tuple[int, float]]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def append(self, token: int, prob: float, alternatives: list[tuple[int, float]]) -> None:
-        self.tokens.append(token)
-        self.probs.append(prob)
-        self.alternatives.append(alternatives)
-
-    def tail(self) -> Chain:
-        """All but the first token (what is left to verify once the first is committed)."""
-        return Chain(self.tokens[1:], self.probs[1:], self.alternatives[1:])
-
-
-@dataclass
-class Outcome(Compact):
-    """A chain drafted for one possible verification outcome: the block is cut after `prefix`
-    context tokens and the target's correction is `chain.tokens[0]` (a guess: one of the draft's
-    next-best tokens there); the rest is the draft's greedy continuation. Picked only when the
-    committed tokens equal context[:prefix] + chain.tokens[0], which the target alone decides."""
-
-    prefix: int
-    chain: Chain
-
-
-@dataclass
-class DraftTree(Compact):
-    """One round of multi-sequence drafting: k sequences that share the committed prefix, and
-    the outcome chains drafted in the time left (see `MultiSequenceDrafter.draft_outcomes`)."""
-
-    sequences: list[Chain]
-    candidates: list[tuple[int, float]]  # top-K first tokens and q1 probabilities (for drawing)
-    confidence: float  # s = q1(c1) * max q2, the threshold an alternative had to beat
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def firsts(self) -> list[int]:
-        return [s.tokens[0] for s in self.sequences]
-
-
 ALTERNATIVES = 2  # next-best tokens kept per drafted position (candidate corrections)
 
 
@@ -184,10 +236,12 @@ def _top(q: torch.Tensor) -> tuple[int, float, list[tuple[int, float]]]:
 
 
 class MultiSequenceDrafter:
-    """Greedy multi-sequence drafter over a runner with forward/rollback/snapshot/restore
-    (FastLlama or CachedModel). Each sequence's KV is snapshotted, so when the target picks one,
-    the next round continues from it without recomputation. A sequence stops after `eos_id`:
-    nothing after the end of the text can be committed."""
+    """duo's worker's engine (it runs in the worker process, duolab.methods.worker_process; the
+    main process sees it through `WorkerDrafter`): a greedy multi-sequence drafter over a runner
+    with forward/rollback/snapshot/restore (FastLlama or CachedModel). A request's `DraftPlan` is
+    drafted in two phases, `draft_tree` then `draft_outcomes`. Each sequence's KV is snapshotted,
+    so when the target picks one, the next round continues from it without recomputation. A
+    sequence stops after `eos_id`: nothing after the end of the text can be committed."""
 
     def __init__(self, runner, eos_id: int | None = None):
         self.runner = runner
@@ -240,7 +294,7 @@ class MultiSequenceDrafter:
             logits = None
         return chain
 
-    def propose(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
+    def draft_tree(self, context: list[int], budget: int, max_sequences: int) -> DraftTree:
         """Draft up to `budget` tokens in k sequences after `context`."""
         keep = min(self._load_best_state(context), len(context) - 1)
         self.runner.rollback(keep)
@@ -260,7 +314,9 @@ class MultiSequenceDrafter:
             if j > 0:  # back to the shared prefix (the previous branch was snapshotted)
                 self.runner.rollback(base)
                 del self.seq[base:]
-            sequences.append(self._chain(first, float(q1[first]), unopened, after_c1 if j == 0 else None, length))
+            chain = self._chain(first, float(q1[first]), unopened, after_c1 if j == 0 else None, length)
+            chain.start = base
+            sequences.append(chain)
             fed = self.seq[base:]
             # the last branch stays loaded; earlier ones are kept as snapshots
             branches.append((fed, self.runner.snapshot(base) if j < len(firsts) - 1 else None))
@@ -269,8 +325,8 @@ class MultiSequenceDrafter:
         return DraftTree(sequences, candidates, float(q1[c1]) * q2_max)
 
     def draft_outcomes(self, outcomes: list[tuple[int, int]], length: int, deadline: float = 0.0,
-                       stop: Callable[[], bool] | None = None) -> list[Outcome]:
-        """After `propose`: chains of up to `length` tokens for the given outcomes (prefix, correction),
+                       stop: Callable[[], bool] | None = None) -> list[Chain]:
+        """After `draft_tree`: chains of up to `length` tokens for the given outcomes (cut, correction),
         in the order given, until `deadline` (perf_counter seconds; 0: none) or until `stop()` says
         the target has finished its forward, checked before every draft step, so the target waits
         at most one step. The proposed tree's state is put back afterwards."""
@@ -287,7 +343,9 @@ class MultiSequenceDrafter:
                 self.seq = list(seq)
             self.runner.rollback(prefix)
             del self.seq[prefix:]
-            done.append(Outcome(prefix, self._chain(correction, 0.0, [], None, length, deadline, stop)))
+            chain = self._chain(correction, 0.0, [], None, length, deadline, stop)
+            chain.start = prefix
+            done.append(chain)
         self.runner.restore(low, snap)
         self.seq = seq
         return done

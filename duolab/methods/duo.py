@@ -18,7 +18,8 @@ will pass -- already drafts the next block (k sequences) after x + d. At the syn
     from duolab.measure.profile_store); the decoder itself never measures.
 In code: `duo` is the loop and keeps the books (through `Run`'s methods); `duo_round` is one
 round and returns a `RoundResult` (the tokens to commit, the next `Block`, a `DraftRound` record);
-`DraftSide` is the worker as one generation sees it.
+`WorkerDrafter` is the worker as one generation sees it, behind the drafter contract
+(duolab.methods.drafting.Drafter) that sps and pld draft through too.
 The first round overlaps the two prefills (the draft drafts a single token), so TTFT stays close
 to AR's. Verification is lossless at every temperature: drafts are greedy (point masses), so a
 token passes with probability p(token) and the committed token is always distributed as p; which
@@ -35,10 +36,10 @@ from dataclasses import dataclass, field
 from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.autoregressive import continue_autoregressively
-from duolab.methods.drafting import Chain, DraftTree, Outcome
+from duolab.methods.drafting import Chain, Drafter, DraftPlan
 from duolab.methods.registry import check_budget, register_method
 from duolab.methods.round_policy import RoundPolicy, rank_outcomes
-from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker
+from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker, held_worker
 from duolab.models import Pair, warm_up
 from duolab.run import Run
 from duolab.runtime import target_placement
@@ -71,7 +72,7 @@ def _prepare(pair: Pair, options: dict) -> None:
     """Before the clock: the draft worker (started and warmed on first use, like loading a model),
     then the target's runner, warmed again after a start: loading the worker left the target's
     next forward ~1.4x slower (measured on 2 cores)."""
-    before = pair.resources.get("draft_worker")
+    before = held_worker(pair)
     started = draft_worker(pair) is not before
     target = pair.runner("target")
     if started:
@@ -88,27 +89,27 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
     choices (duolab.methods.round_policy); this loop keeps the books, `duo_round` does a round."""
     policy = RoundPolicy.from_options(profile, alpha_prior, budget, catch_up, outcomes)
     worker = draft_worker(run.pair)
-    run.draft_runner = worker.runner
-    draft = DraftSide(run, worker, max_sequences, worker_timeout_s)
+    run.drafts_with(worker.runner)
+    draft = WorkerDrafter(run, worker, max_sequences, worker_timeout_s)
     target = run.pair.runner("target")
     block, rounds = Block(), []
     while not run.done:
         if not block.tokens and run.rounds > 0:  # nothing to verify: the policy may wait for a chain
             run.count("empty_starts")
-            block = _catch_up(draft, run.sequence, min(policy.catch_up_tokens(), run.remaining - 1))
+            block = _catch_up(run, draft, min(policy.catch_up_tokens(), run.remaining - 1))
         result = duo_round(run, target, draft, policy, block)
-        run.target_forwards += 1
         run.record_verdict(len(block), result.accepted, first_position=block.first_position)
+        draft.accepted(block, result.accepted)
         policy.observe(min(len(block), result.accepted + 1), result.accepted)
         if result.record is not None:
             rounds.append(result.record)
+            run.drafted(result.record.tree.n_tokens)
             if result.accepted == len(block):  # the target's token was checked against the firsts
                 run.record_verdict(1, int(result.record.chosen is not None), first_position=0)
             else:
                 run.count("rejections")
                 run.count("outcome_hits", int(result.record.outcome_used is not None))
-        run.rounds += 1
-        run.commit(result.tokens)
+        run.commit(result.tokens, forwards=1, ends_round=True)
         block = result.next_block
         if draft.failed:  # the worker died or hung: the target finishes alone
             continue_autoregressively(run, target)
@@ -126,7 +127,7 @@ class Block(Chain):
 
     @classmethod
     def of(cls, chain: Chain, source: str) -> Block:
-        return cls(chain.tokens, chain.probs, chain.alternatives, source)
+        return cls(chain.tokens, chain.probs, chain.alternatives, chain.start, chain.origin, source=source)
 
     @property
     def first_position(self) -> int:
@@ -139,28 +140,30 @@ class Block(Chain):
 class DraftRound:
     """One round of a duo generation, as `Generation.details["draft_trees"]` keeps it (drawn by
     duolab.lab.draft_trees): the block verified and how much of it passed, the target's token, the
-    tree the draft sent meanwhile and which of its sequences that token picked, and the outcome
-    chains, by where they cut the block, and which one the verdict picked."""
+    tree the worker sent meanwhile (its sequences and outcome chains, all `Chain`s) and which
+    sequence that token picked, or which outcome chain the verdict picked."""
 
     round: int
     context_len: int  # committed tokens plus the block: where the tree's sequences start
-    verified: list[int]
-    block_source: str
+    verified: Block
     accepted: int
     token: int  # the target's token after the accepted part of the block
     chosen: int | None  # the sequence whose first token is `token` (block all accepted)
     budget: int
-    tree: DraftTree = field(repr=False)
-    outcomes: list[tuple[int, list[int]]]  # (block tokens before the cut, chain) per outcome chain
+    tree: DraftReply = field(repr=False)
     outcome_used: int | None
 
     @property
-    def sequences(self) -> list[list[int]]:
-        return [chain.tokens for chain in self.tree.sequences]
+    def sequences(self) -> list[Chain]:
+        return self.tree.sequences
 
     @property
-    def probs(self) -> list[list[float]]:
-        return [chain.probs for chain in self.tree.sequences]
+    def outcomes(self) -> list[Chain]:
+        return self.tree.outcomes
+
+    def cut(self, chain: Chain) -> int:
+        """How many block tokens an outcome chain keeps before its correction."""
+        return chain.start - (self.context_len - len(self.verified))
 
 
 @dataclass
@@ -174,7 +177,7 @@ class RoundResult:
     record: DraftRound | None
 
 
-def duo_round(run: Run, target, draft: DraftSide, policy: RoundPolicy, block: Block) -> RoundResult:
+def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block: Block) -> RoundResult:
     """The target verifies `block` while the draft drafts after context + block (k sequences, then
     outcome chains until the forward's end); at the sync the verdict picks the next block."""
     context = run.sequence
@@ -183,11 +186,11 @@ def duo_round(run: Run, target, draft: DraftSide, policy: RoundPolicy, block: Bl
     n = 1 if run.rounds == 0 else min(policy.draft_budget(m + 1), run.remaining - m - 1)
     wanted = rank_outcomes(block.probs, block.alternatives, len(context)) if policy.outcomes else []
     ms = policy.deadline_ms(m + 1)  # outcome chains stop then, or when the forward is done
-    request = draft.ask(context + block.tokens, n, wanted, policy.outcome_length(),
-                        time.perf_counter() + ms / 1000 if ms else 0.0)
+    draft.ask(context + block.tokens, DraftPlan(n, draft.max_sequences, wanted, policy.outcome_length(),
+                                                time.perf_counter() + ms / 1000 if ms else 0.0))
     with run.span("target", "forward"):
         logits = target.forward(context[target.length:] + block.tokens)[-(m + 1):]
-    tree = draft.collect(request, "draft")
+    tree = draft.collect("draft")
     with run.span("target", "sync"):
         probs = logits_to_probs(logits, run.sampling)
         verdict = verify_block(probs, block.tokens, None, run.generator)
@@ -201,54 +204,55 @@ def duo_round(run: Run, target, draft: DraftSide, policy: RoundPolicy, block: Bl
     elif tree is not None:  # rejected at `accepted`: was this outcome pre-drafted?
         used = _find_outcome(tree.outcomes, len(context) + verdict.accepted, token)
         if used is not None:
-            next_block = Block.of(tree.outcomes[used].chain.tail(), "outcome")
-    record = None if tree is None else DraftRound(
-        run.rounds, len(context) + m, block.tokens, block.source, verdict.accepted, token, chosen, n, tree,
-        [(o.prefix - len(context), o.chain.tokens) for o in tree.outcomes], used)
+            next_block = Block.of(tree.outcomes[used].tail(), "outcome")
+    record = None if tree is None else DraftRound(run.rounds, len(context) + m, block, verdict.accepted, token,
+                                                  chosen, n, tree, used)
     return RoundResult(block.tokens[: verdict.accepted] + [token], verdict.accepted, next_block, record)
 
 
-def _find_outcome(outcomes: list[Outcome], prefix: int, token: int) -> int | None:
-    """Index of the outcome chain whose prefix and correction are what the target committed."""
-    return next((i for i, o in enumerate(outcomes)
-                 if o.prefix == prefix and o.chain.tokens[0] == token and len(o.chain) > 1), None)
+def _find_outcome(outcomes: list[Chain], start: int, token: int) -> int | None:
+    """Index of the outcome chain whose cut and correction are what the target committed."""
+    return next((i for i, o in enumerate(outcomes) if o.start == start and o.tokens[0] == token and len(o) > 1),
+                None)
 
 
-class DraftSide:
-    """The draft worker as one generation sees it: `ask` for a tree (returns at once), `collect`
-    it (the wait and the worker's drafting go into the trace). Once the worker fails -- dead, or
-    no answer within `timeout_s` -- it is stopped (a fresh one starts for the next call), `failed`
-    is set and every later ask gets nothing."""
+class WorkerDrafter(Drafter):
+    """duo's drafter: the draft worker (another process) as one generation sees it, behind the
+    drafter contract. `ask` sends the request and returns at once; `collect` waits for the tree
+    (the wait and the worker's drafting go into the trace). Once the worker fails -- dead, or no
+    answer within `timeout_s` -- it is stopped (a fresh one starts for the next call), `failed` is
+    set and every later round gets nothing (`collect` returns None, as when nothing was asked)."""
 
     def __init__(self, run: Run, worker: DraftWorker, max_sequences: int, timeout_s: float):
+        super().__init__()
         self.run, self.worker = run, worker
         self.max_sequences, self.timeout_s = max_sequences, timeout_s
         self.failed = False
-        self.drafting_outcomes = False
+        self._request: int | None = None
+        self._drafting_outcomes = False
 
     # tell the worker when the target's forward is done, so outcome drafting never delays the sync
     # (tests switch it off to have every requested outcome drafted whatever the timing)
     stop_outcomes_at_sync = True
 
-    def ask(self, context: list[int], n: int, outcomes: list[tuple[int, int]] = (), outcome_len: int = 0,
-            deadline: float = 0.0, max_sequences: int | None = None) -> int | None:
-        """Request n draft tokens after context (and outcome chains until `deadline`, see
-        DraftRequest); the request id, or None when nothing was asked."""
-        if self.failed or n < 1:
-            return None
-        request = self.worker.request(context, n, max_sequences or self.max_sequences, outcomes,
-                                      outcome_len, deadline)
-        if request is None:
+    def ask(self, context: list[int], plan: DraftPlan) -> None:
+        self._request = None
+        if self.failed or plan.budget < 1:
+            return
+        self._request = self.worker.request(context, plan)
+        if self._request is None:
             self._fail()
-        self.drafting_outcomes = bool(outcomes)
-        return request
+        self._drafting_outcomes = bool(plan.outcomes)
 
-    def collect(self, request: int | None, kind: str) -> DraftReply | None:
+    def collect(self, kind: str = "draft") -> DraftReply | None:
+        """The tree asked for (None when nothing was asked or the worker failed); `kind` names the
+        worker's drafting in the trace ("draft" or "catch_up")."""
+        request, self._request = self._request, None
         if request is None:
             return None
         run = self.run
         with run.span("target", "wait"):
-            if self.drafting_outcomes and self.stop_outcomes_at_sync:
+            if self._drafting_outcomes and self.stop_outcomes_at_sync:
                 self.worker.sync()
             tree = self.worker.wait(request, self.timeout_s)
         if tree is None:
@@ -258,7 +262,6 @@ class DraftSide:
         run.add_span("draft", kind, tree.start, split)
         if tree.outcomes:
             run.add_span("draft", "outcomes", split, tree.end)
-        run.draft_tokens += tree.n_tokens
         return tree
 
     def _fail(self) -> None:
@@ -266,11 +269,15 @@ class DraftSide:
         discard_worker(self.run.pair, self.worker)
 
 
-def _catch_up(draft: DraftSide, context: list[int], n: int) -> Block:
+def _catch_up(run: Run, draft: WorkerDrafter, n: int) -> Block:
     """Rather than a target forward over an empty block, wait for a chain of n draft tokens and
     verify that (worth it when t_d << T_t; n = 0: the empty block, the paper's schedule)."""
-    chain = draft.collect(draft.ask(context, n, max_sequences=1), "catch_up")
-    return Block() if chain is None else Block.of(chain.sequences[0], "catch_up")
+    draft.ask(run.sequence, DraftPlan(n, 1))
+    tree = draft.collect("catch_up")
+    if tree is None:
+        return Block()
+    run.drafted(tree.n_tokens)
+    return Block.of(tree.sequences[0], "catch_up")
 
 
 def _duo_stats(run: Run, policy: RoundPolicy, rounds: list[DraftRound], failed: bool) -> dict:

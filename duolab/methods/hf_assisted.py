@@ -80,12 +80,8 @@ def hf_assisted(run: Run, budget: int) -> None:
         config.update(**saved)
     new = out[0, len(run.prompt_ids):].tolist()
     run.commit(new)
-    if clock.first_token_at is not None:
-        run.ttft_s = clock.first_token_at - run.t0
-    run.target_forwards = target_calls.count
-    run.rounds = target_calls.count
-    accepted = max(0, len(run.tokens) - target_calls.count)
-    run.accepted_tokens = accepted
-    run.draft_tokens = draft_calls.count  # one assistant forward per proposed token
-    run.draft_runner = "transformers (hf assistant)"  # on purpose: what users of transformers run
+    # one assistant forward per proposed token; each target forward adds one token of its own
+    run.report_totals(clock.first_token_at, target_calls.count, draft_calls.count,
+                      max(0, len(run.tokens) - target_calls.count))
+    run.drafts_with("transformers (hf assistant)")  # on purpose: what users of transformers run
     run.add_stats(draft_forwards=draft_calls.count, target_runner="transformers")

@@ -7,6 +7,9 @@ the draft worker; default: the target's runner) and optionally `needs_profile` (
 it choose per round from a latency profile, which the caller then passes in as `profile=` and
 `alpha_prior=`: duolab.generation.generate does that).
 
+What every call shares -- method, max_new_tokens, the sampling settings, seed -- is one
+`GenerationSettings`, its defaults written there once; `generate` (duolab.generation) and `decode`
+take them as keyword arguments beside the method's own options (`GenerationSettings.split`).
 `check_call` checks everything before any work; `run_call` prepares the method, starts the clock
 and runs it, so TTFT and wall time never count set-up (`stats["setup_s"]` says what it took).
 `decode` is both, for callers that pass every input themselves (profiling).
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import torch
 
 from duolab.arguments import is_whole
+from duolab.methods.worker import held_worker
 from duolab.models import Pair
 from duolab.run import Generation, Run
 from duolab.runtime import target_placement
@@ -69,6 +73,25 @@ def check_budget(options: dict) -> None:
 
 
 @dataclass(frozen=True)
+class GenerationSettings:
+    """What every method's call takes, with its defaults. Checked by `check_call`."""
+
+    method: str = "ar"
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0: greedy
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1: off
+    seed: int | None = None  # None: a fresh random seed (in stats["seed"])
+
+    @classmethod
+    def split(cls, kwargs: dict) -> tuple[GenerationSettings, dict]:
+        """(the settings among keyword arguments, the rest: the method's options)."""
+        names = {f.name for f in fields(cls)}
+        return (cls(**{k: v for k, v in kwargs.items() if k in names}),
+                {k: v for k, v in kwargs.items() if k not in names})
+
+
+@dataclass(frozen=True)
 class Call:
     """A checked generation request: everything `run_call` needs, valid."""
 
@@ -80,9 +103,9 @@ class Call:
     seed: int
 
 
-def check_call(pair: Pair, prompt: str, method: str, max_new_tokens: int, temperature: float,
-               top_k: int, top_p: float, seed: int | None, options: dict) -> Call:
+def check_call(pair: Pair, prompt: str, settings: GenerationSettings, options: dict) -> Call:
     """Every argument of a generation checked (a ValueError naming what is wrong), nothing run."""
+    method, max_new_tokens, seed = settings.method, settings.max_new_tokens, settings.seed
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     m = METHODS[method]
@@ -99,7 +122,7 @@ def check_call(pair: Pair, prompt: str, method: str, max_new_tokens: int, temper
         raise ValueError("prompt is empty")
     if not is_whole(max_new_tokens, 1):
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
-    sampling = SamplingConfig(temperature, top_k, top_p)
+    sampling = SamplingConfig(settings.temperature, settings.top_k, settings.top_p)
     sampling.check()
     if seed is not None and not is_whole(seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
@@ -137,15 +160,13 @@ def draft_threads(pair: Pair, method: Method) -> int:
     if method.drafts_in == "caller":
         return torch.get_num_threads()
     if method.drafts_in == "worker":
-        worker = pair.resources.get("draft_worker")
+        worker = held_worker(pair)
         return worker.threads if worker is not None else pair.layout.draft_threads
     return 0
 
 
-def decode(pair: Pair, prompt: str, *, method: str = "ar", max_new_tokens: int = 128, temperature: float = 0.0,
-           top_k: int = 0, top_p: float = 1.0, seed: int | None = None, inputs: dict | None = None,
-           **options) -> Generation:
+def decode(pair: Pair, prompt: str, *, inputs: dict | None = None, **settings_and_options) -> Generation:
     """`generate` for callers inside the package that pass every input themselves: no profile is
     looked up here, so a method that `needs_profile` must get it in `inputs`."""
-    call = check_call(pair, prompt, method, max_new_tokens, temperature, top_k, top_p, seed, options)
+    call = check_call(pair, prompt, *GenerationSettings.split(settings_and_options))
     return run_call(pair, call, **(inputs or {}))

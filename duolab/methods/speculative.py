@@ -6,7 +6,7 @@ the verifier does not care who drafted. The parallel schedule is duolab/methods/
 from __future__ import annotations
 
 from duolab.arguments import is_whole
-from duolab.methods.drafting import ChainDrafter, Drafter, PromptLookupDrafter, Proposal
+from duolab.methods.drafting import Chain, ChainDrafter, Drafter, DraftPlan, PromptLookupDrafter
 from duolab.methods.registry import check_budget, register_method, uses_runners
 from duolab.run import Run
 from duolab.sampling import logits_to_probs, verify_block
@@ -24,18 +24,18 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
         context = run.sequence
         n = min(budget, run.remaining - 1)  # the target always adds one token of its own
         with run.span("draft", "draft"):
-            proposal = drafter.propose(context, n) if n > 0 else Proposal([])
-        drafts = proposal.tokens
-        run.draft_tokens += len(drafts)
+            drafter.ask(context, DraftPlan(n))
+            tree = drafter.collect()
+        chain = tree.sequences[0] if tree.sequences else Chain(start=len(context))
+        run.drafted(len(chain))
         with run.span("target", "verify"):
-            logits = target.forward(context[target.length:] + drafts)[-(len(drafts) + 1):]
-        run.target_forwards += 1
+            logits = target.forward(context[target.length:] + chain.tokens)[-(len(chain) + 1):]
         with run.span("target", "sync"):
-            verdict = verify_block(logits_to_probs(logits, run.sampling), drafts, proposal.probs, run.generator)
+            verdict = verify_block(logits_to_probs(logits, run.sampling), chain.tokens, chain.q, run.generator)
             target.rollback(len(context) + verdict.accepted)
-        run.record_verdict(len(drafts), verdict.accepted)
-        run.rounds += 1
-        if run.commit(drafts[: verdict.accepted] + [verdict.next_token]):
+        run.record_verdict(len(chain), verdict.accepted)
+        drafter.accepted(chain, verdict.accepted)
+        if run.commit(chain.tokens[: verdict.accepted] + [verdict.next_token], forwards=1, ends_round=True):
             return
 
 
@@ -44,7 +44,7 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
 def speculative(run: Run, budget: int) -> None:
     """Speculative sampling with the draft model: draft and target take turns (never overlap)."""
     drafter = ChainDrafter(run.pair.runner("draft"), run.sampling, run.generator)
-    run.draft_runner = run.pair.draft_runner
+    run.drafts_with(run.pair.draft_runner)
     speculative_loop(run, drafter, budget)
 
 

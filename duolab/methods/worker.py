@@ -16,9 +16,10 @@ worker stays ready for the next generation (a reply to an abandoned request is s
 nothing prints a traceback.
 
 Lifecycle: one worker per draft model (source, runner, cores, threads) in a process. `draft_worker(pair)`
-starts it on first use and hands it to whichever pair asks; a pair loaded again (a notebook run twice
-in one kernel) takes over its predecessor's worker instead of starting a second one. The worker
-stops with `Pair.close()` of the pair holding it, when that pair is garbage, or when this process exits.
+starts it on first use and hands it to whichever pair asks (`held_worker(pair)` says which it holds);
+a pair loaded again (a notebook run twice in one kernel) takes over its predecessor's worker instead
+of starting a second one. The worker stops with `Pair.close()` of the pair holding it, when that
+pair is garbage, or when this process exits.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from duolab.methods.drafting import Compact, DraftTree
+from duolab.methods.drafting import Compact, DraftPlan, DraftTree
 
 if TYPE_CHECKING:
     from duolab.models import Pair
@@ -59,18 +60,12 @@ SPIN_S = 0.005
 
 @dataclass
 class DraftRequest(Compact):
-    """Target -> worker: draft up to `budget` tokens in at most `max_sequences` sequences after
-    `context` (MultiSequenceDrafter.propose); then, until `deadline` (perf_counter seconds), chains
-    of `outcome_len` tokens for the `outcomes` (prefix length, correction) in order
-    (MultiSequenceDrafter.draft_outcomes)."""
+    """Target -> worker: draft after `context` within `plan` (MultiSequenceDrafter.draft_tree, then
+    draft_outcomes)."""
 
     id: int
     context: list[int]
-    budget: int
-    max_sequences: int
-    outcomes: list[tuple[int, int]] = field(default_factory=list)
-    outcome_len: int = 0
-    deadline: float = 0.0
+    plan: DraftPlan
 
 
 @dataclass
@@ -86,7 +81,7 @@ class DraftReply(DraftTree):
     @property
     def n_tokens(self) -> int:
         """Tokens drafted: the tree's and the outcome chains' (their corrections were not)."""
-        return sum(len(s) for s in self.sequences) + sum(len(o.chain) - 1 for o in self.outcomes)
+        return sum(len(s) for s in self.sequences) + sum(len(o) - 1 for o in self.outcomes)
 
 
 def poll(conn: Connection, timeout: float) -> bool:
@@ -165,14 +160,11 @@ class DraftWorker:
         self._mid_message = False
         return True
 
-    def request(self, context: list[int], budget: int, max_sequences: int,
-                outcomes: list[tuple[int, int]] = (), outcome_len: int = 0,
-                deadline: float = 0.0) -> int | None:
-        """Ask for a draft tree after `context` (and outcome chains, see DraftRequest); returns the
-        request id (None if the worker is gone)."""
+    def request(self, context: list[int], plan: DraftPlan) -> int | None:
+        """Ask for a draft tree after `context` within `plan`; returns the request id (None if the
+        worker is gone)."""
         self._next_id += 1
-        ok = self._send(DraftRequest(self._next_id, context, budget, max_sequences, list(outcomes),
-                                     outcome_len, deadline))
+        ok = self._send(DraftRequest(self._next_id, context, plan))
         return self._next_id if ok else None
 
     def sync(self) -> None:
@@ -225,7 +217,9 @@ class DraftWorker:
 
 
 # -- lifecycle: one worker per draft model in this process ---------------------------------------
-# Weak values: a worker lives as long as the pair holding it (pair.resources["draft_worker"]).
+# The worker each pair holds (weak keys: a pair that is garbage lets go of its worker), and every
+# running worker by what it serves (weak values: a worker lives as long as a pair holds it).
+_HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WORKERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
@@ -240,12 +234,17 @@ def _worker_key(pair: Pair) -> tuple:
             layout.draft_threads if layout else 1)
 
 
+def held_worker(pair: Pair) -> DraftWorker | None:
+    """The worker the pair holds now (None before its first duo call, or after it was let go)."""
+    return _HELD.get(pair)
+
+
 def draft_worker(pair: Pair) -> DraftWorker:
     """The draft worker for the pair's draft model: started on first use, restarted if it died.
 
     A worker already running for the same draft model (an earlier pair loaded from the same files,
     e.g. by a notebook run again in the same kernel) is taken over rather than duplicated."""
-    worker = pair.resources.get("draft_worker")
+    worker = _HELD.get(pair)
     if worker is not None and worker.alive:
         return worker
     key = _worker_key(pair)
@@ -259,17 +258,19 @@ def draft_worker(pair: Pair) -> DraftWorker:
                              layout.draft_threads if layout else 1, runner=pair.draft_runner)
         _WORKERS[key] = worker
     previous = worker.holder() if worker.holder is not None else None
-    if previous is not None and previous is not pair and previous.resources.get("draft_worker") is worker:
-        del previous.resources["draft_worker"]  # superseded: that pair starts (or takes) one when used again
+    if previous is not None and previous is not pair and _HELD.get(previous) is worker:
+        del _HELD[previous]  # superseded: that pair starts (or takes) one when used again
     worker.holder = weakref.ref(pair)
-    pair.resources["draft_worker"] = worker
+    _HELD[pair] = worker
+    if discard_worker not in pair.closers:
+        pair.closers.append(discard_worker)  # Pair.close() stops it
     return worker
 
 
 def rekey_worker(pair: Pair) -> None:
     """The pair's running worker now serves the pair's layout (its threads were changed in place):
     file it under the layout's key, so a pair loaded later with this layout takes it over."""
-    worker = pair.resources.get("draft_worker")
+    worker = _HELD.get(pair)
     for key, w in list(_WORKERS.items()):
         if w is worker:
             del _WORKERS[key]
@@ -278,13 +279,13 @@ def rekey_worker(pair: Pair) -> None:
 
 
 def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
-    """Kill the pair's worker (dead, hung or interrupted mid-request): the next draft_worker(pair)
-    starts a fresh one."""
-    worker = worker or pair.resources.get("draft_worker")
+    """Kill the pair's worker (dead, hung or interrupted mid-request; or the pair is closed): the
+    next draft_worker(pair) starts a fresh one."""
+    worker = worker or _HELD.get(pair)
     if worker is None:
         return
-    if pair.resources.get("draft_worker") is worker:
-        del pair.resources["draft_worker"]
+    if _HELD.get(pair) is worker:
+        del _HELD[pair]
     for key, w in list(_WORKERS.items()):
         if w is worker:
             del _WORKERS[key]

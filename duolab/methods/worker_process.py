@@ -121,10 +121,11 @@ def serve(conn: Connection, runner, parent_pid: int, eos_id: int | None = None) 
                             os._exit(3)
                         time.sleep(3600)  # hang
                 start = time.perf_counter()
-                tree = drafter.propose(msg.context, msg.budget, msg.max_sequences)
+                plan = msg.plan
+                tree = drafter.draft_tree(msg.context, plan.budget, plan.max_sequences)
                 split = time.perf_counter()
                 # outcome chains only until the target says its forward is done (a "sync" message)
-                tree.outcomes = drafter.draft_outcomes(msg.outcomes, msg.outcome_len, msg.deadline,
+                tree.outcomes = drafter.draft_outcomes(plan.outcomes, plan.outcome_len, plan.deadline,
                                                        stop=lambda: conn.poll(0))
                 conn.send(DraftReply(**vars(tree), id=msg.id, start=start, end=time.perf_counter(),
                                      outcomes_start=split if tree.outcomes else 0.0))

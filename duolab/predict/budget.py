@@ -10,33 +10,51 @@ instead (duolab.methods.round_policy).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from duolab.latency_profile import LatencyProfile, Workload
 from duolab.methods.round_policy import PAPER_SCHEDULE, expected_accepted
-from duolab.predict.simulate import expected_throughput, simulate
+from duolab.predict.simulate import (
+    FROM_PARAMS,
+    SimParams,
+    expected_throughput,
+    sim_params,
+    simulate,
+)
 
 BUDGETS = range(1, 33)
 
 
-def as_workload(alpha: float | Workload, new_tokens: int = 128, prompt_tokens: int = 128) -> Workload:
-    return alpha if isinstance(alpha, Workload) else Workload(alpha, [(prompt_tokens, new_tokens)], new_tokens)
+def as_workload(alpha: float | Workload, new_tokens: int | None = None, prompt_tokens: int | None = None) -> Workload:
+    """`alpha` as a workload of one prompt (default shape: the simulator's, SimParams)."""
+    if isinstance(alpha, Workload):
+        return alpha
+    new_tokens = SimParams.new_tokens if new_tokens is None else new_tokens
+    prompt_tokens = SimParams.prompt_tokens if prompt_tokens is None else prompt_tokens
+    return Workload(alpha, [(prompt_tokens, new_tokens)], new_tokens)
 
 
 def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, method: str,
-                           budget: int, runs: int = 20, **kwargs) -> float:
-    """Total new tokens / total predicted time over the workload's prompts."""
-    w = as_workload(workload, kwargs.pop("new_tokens", 128), kwargs.pop("prompt_tokens", 128))
+                           budget: int | str = FROM_PARAMS, runs: int = 20, *,
+                           params: SimParams | None = None, **overrides) -> float:
+    """Total new tokens / total predicted time over the workload's prompts. Options as for
+    `simulate`; each prompt's shape, max_new_tokens and agreement (and for pld its lookups) come
+    from the workload (`new_tokens` and `prompt_tokens` shape a workload given as alpha)."""
+    p = sim_params(params, budget, overrides)
+    w = as_workload(workload, p.new_tokens, p.prompt_tokens)
     tokens = seconds = 0.0
     for i, (prompt_tokens, new) in enumerate(w.shapes):
         replay = w.agreement[i] if w.agreement else None
+        lookups = p.lookups
         if method == "pld":  # prompt lookup replays what it proposed on this prompt
             if not w.lookups:
                 raise ValueError("predicting pld needs a workload with lookups (profiling.measure_workload)")
-            kwargs["lookups"] = w.lookups[i]
-        rate = expected_throughput(profile, method, w.alpha, budget, 1 if replay else runs,
-                                   new_tokens=new, prompt_tokens=prompt_tokens,
-                                   max_new_tokens=w.max_new_tokens, agreement=replay, **kwargs)
+            lookups = w.lookups[i]
+        shaped = replace(p, new_tokens=new, prompt_tokens=prompt_tokens, max_new_tokens=w.max_new_tokens,
+                         agreement=replay, lookups=lookups)
+        rate = expected_throughput(profile, method, w.alpha, runs=1 if replay else runs, params=shaped)
         tokens += new
         seconds += new / rate
     return tokens / seconds
@@ -100,16 +118,17 @@ def schedule_bounds(profile: LatencyProfile, workload: float | Workload, outcome
     return out
 
 
-def idle_by_budget(profile: LatencyProfile, alpha: float, budgets, new_tokens: int = 128,
-                   prompt_tokens: int = 128, max_new_tokens: int | None = None) -> pd.DataFrame:
+def idle_by_budget(profile: LatencyProfile, alpha: float, budgets, *, params: SimParams | None = None,
+                   **overrides) -> pd.DataFrame:
     """Per budget, one simulated duo generation's idle shares of the wall time on each side
     (`idle_fraction_target`, `idle_fraction_draft`), the share the draft spends on catch-up chains
     (`catch_up_fraction`: the target waits at least that long for them) and the share of rounds that
-    start with nothing to verify (`empty_start_fraction`)."""
+    start with nothing to verify (`empty_start_fraction`). Options as for `simulate` (new_tokens,
+    prompt_tokens, max_new_tokens, ...), the budget aside."""
+    p = SimParams.of(params, **overrides)
     rows = []
     for b in budgets:
-        sim = simulate(profile, "duo", alpha, b, new_tokens=new_tokens, prompt_tokens=prompt_tokens,
-                       max_new_tokens=max_new_tokens)
+        sim = simulate(profile, "duo", alpha, params=replace(p, budget=b))
         catch_up = sim.trace[sim.trace.kind == "catch_up"]
         rows.append({"budget": b, "idle_fraction_target": sim.stats["idle_fraction_target"],
                      "idle_fraction_draft": sim.stats["idle_fraction_draft"],

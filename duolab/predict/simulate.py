@@ -12,12 +12,17 @@ greedy output and how much of it matched (`profiling.measure_workload`): its dra
 its verification T_t(n + 1). Like the decoders, one function per method runs the generation round
 by round (`_run_ar`, `_run_sps`, `_run_pld`, `_run_duo`; a duo round is `_duo_round`, which returns what it did), and a
 `_Timeline` keeps the books: clock, trace events, tokens, forwards, rounds, TTFT.
+
+A simulation's options (budget, shape, seed, duo's schedule, ...) are one frozen `SimParams`, the only
+place their defaults are written; `simulate`, `expected_throughput` and duolab.predict.budget take
+one as `params=`, and its fields as keywords.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import pandas as pd
 
@@ -69,16 +74,18 @@ class _Acceptance:
         return pos < len(self.agreement) and bool(self.agreement[pos])
 
 
-def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | str = 4,
-             new_tokens: int = 128, prompt_tokens: int = 128, first_match: float | None = None,
-             catch_up: int | str = "auto", seed: int = 0, max_new_tokens: int | None = None,
-             agreement: list[bool] | None = None, outcomes: bool = True,
-             outcome_hit: float = OUTCOME_HIT, cache: OutcomeCache | None = None,
-             lookups: list[tuple[int, int]] | None = None) -> Simulation:
-    """One simulated generation that stops after `new_tokens` tokens (an EOS when fewer than
-    `max_new_tokens`, the cap the decoder sizes its drafts by; default: no EOS). With
-    `agreement` (see `duolab.measure.profiling.measure_workload`) acceptance replays it exactly instead of
-    drawing from alpha.
+@dataclass(frozen=True)
+class SimParams:
+    """How to simulate one generation: every option of `simulate` and `expected_throughput` but the
+    profile, the method and alpha, with the simulator's defaults (written here and nowhere else).
+    `SimParams.of(params, **overrides)` builds one from keyword arguments; `check(method, alpha)`
+    raises the simulator's ValueErrors for a bad combination.
+
+    The generation stops after `new_tokens` tokens (an EOS when fewer than `max_new_tokens`, the
+    cap the decoder sizes its drafts by; default: no EOS) of a `prompt_tokens` prompt; `seed`
+    seeds the acceptance draws. With `agreement` (see `duolab.measure.profiling.measure_workload`)
+    acceptance replays it exactly instead of drawing from alpha; `first_match` (default: alpha) is
+    the chance that duo's next block opens with the target's token.
 
     duo's options are the decoder's, with its defaults: `budget` and `catch_up` take "auto"
     (chosen each round by duolab.methods.round_policy from the profile and the running alpha, prior
@@ -92,39 +99,103 @@ def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | s
     position is caught with the probability its plan gives. "pld" needs `lookups`: per new-token
     position, (tokens prompt lookup proposed there, how many of them the target's greedy output
     continues with)."""
-    events, stats = _simulate_events(profile, method, alpha, budget, new_tokens, prompt_tokens,
-                                     first_match, catch_up, seed, max_new_tokens, agreement,
-                                     outcomes, outcome_hit, cache, lookups)
+
+    budget: int | str = 4
+    new_tokens: int = 128
+    prompt_tokens: int = 128
+    first_match: float | None = None
+    catch_up: int | str = "auto"
+    seed: int = 0
+    max_new_tokens: int | None = None
+    agreement: list[bool] | None = None
+    outcomes: bool = True
+    outcome_hit: float = OUTCOME_HIT
+    cache: OutcomeCache | None = None
+    lookups: list[tuple[int, int]] | None = None
+
+    @classmethod
+    def of(cls, params: SimParams | None = None, /, **overrides) -> SimParams:
+        """`params` (default: the defaults) with the fields named in `overrides` replaced; a name
+        that is not a field is a ValueError."""
+        unknown = sorted(set(overrides) - set(SIM_PARAM_NAMES))
+        if unknown:
+            raise ValueError(f"unknown simulator option{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(map(repr, unknown))}; SimParams has {', '.join(SIM_PARAM_NAMES)}")
+        base = cls() if params is None else params
+        return replace(base, **overrides) if overrides else base
+
+    def check(self, method: str, alpha: float) -> None:
+        """The simulator's ValueErrors: an unknown method, pld without lookups, alpha outside
+        [0, 1], a budget that is not an integer >= 1 (or "auto", for duo; AR has none)."""
+        if method not in ("ar", "sps", "pld", "duo"):
+            raise ValueError(f"simulate supports 'ar', 'sps', 'pld' and 'duo', got {method!r}")
+        if method == "pld" and self.lookups is None:
+            raise ValueError("simulating pld needs lookups (profiling.measure_workload records them)")
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        budget = self.budget
+        auto_ok = method == "duo" and budget == "auto"
+        if method != "ar" and not auto_ok and not is_whole(budget, 1):
+            raise ValueError(f"budget must be an integer >= 1{' or auto' if method == 'duo' else ''}, got {budget!r}")
+
+
+SIM_PARAM_NAMES = tuple(f.name for f in fields(SimParams))
+
+
+class _FromParams:
+    """The default of a `budget` argument: take the budget from `params` (or SimParams's default)."""
+
+    def __repr__(self) -> str:
+        return "<from params>"
+
+
+FROM_PARAMS: Any = _FromParams()
+
+
+def sim_params(params: SimParams | None, budget, overrides: dict) -> SimParams:
+    """The SimParams of a call that takes (..., budget=FROM_PARAMS, *, params=None, **overrides):
+    `params` with `overrides` and, when given, `budget`."""
+    if budget is not FROM_PARAMS:
+        overrides = {**overrides, "budget": budget}
+    return SimParams.of(params, **overrides)
+
+
+def simulate(profile: LatencyProfile, method: str, alpha: float, budget: int | str = FROM_PARAMS, *,
+             params: SimParams | None = None, **overrides) -> Simulation:
+    """One simulated generation of `method` ("ar", "sps", "pld" or "duo") at acceptance `alpha`;
+    its options are a SimParams (see there, defaults included): `params`, with any field named as
+    a keyword replacing its value (`simulate(profile, "duo", 0.7, budget=8, new_tokens=64)`, or
+    the budget positionally: `simulate(profile, "sps", 0.7, 4)`)."""
+    events, stats = _simulate_events(profile, method, alpha, sim_params(params, budget, overrides))
     return Simulation(pd.DataFrame(events, columns=TRACE_COLUMNS), stats)
 
 
-def _simulate_events(profile, method, alpha, budget=4, new_tokens=128, prompt_tokens=128,
-                     first_match=None, catch_up="auto", seed=0, max_new_tokens=None,
-                     agreement=None, outcomes=True, outcome_hit=OUTCOME_HIT, cache=None,
-                     lookups=None) -> tuple[list[tuple], dict]:
+def _simulate_events(profile: LatencyProfile, method: str, alpha: float,
+                     params: SimParams) -> tuple[list[tuple], dict]:
     """simulate's work without building the DataFrame, which costs ~40x the simulation itself
     (budget sweeps run thousands): (events, stats)."""
-    if method not in ("ar", "sps", "pld", "duo"):
-        raise ValueError(f"simulate supports 'ar', 'sps', 'pld' and 'duo', got {method!r}")
-    if method == "pld" and lookups is None:
-        raise ValueError("simulating pld needs lookups (profiling.measure_workload records them)")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    auto_ok = method == "duo" and budget == "auto"
-    if method != "ar" and not auto_ok and not is_whole(budget, 1):
-        raise ValueError(f"budget must be an integer >= 1{' or auto' if method == 'duo' else ''}, got {budget!r}")
-    accept = _Acceptance(seed, alpha, alpha if first_match is None else first_match, agreement)
-    sim = _Timeline(profile, profile.prefill(prompt_tokens), new_tokens, max(max_new_tokens or new_tokens, new_tokens))
+    params.check(method, alpha)
+    return _run(profile, method, alpha, params, params.seed)
+
+
+def _run(profile: LatencyProfile, method: str, alpha: float, params: SimParams,
+         seed: int) -> tuple[list[tuple], dict]:
+    """_simulate_events with `params` checked already, at `seed` (expected_throughput's runs)."""
+    budget = params.budget
+    accept = _Acceptance(seed, alpha, alpha if params.first_match is None else params.first_match,
+                         params.agreement)
+    sim = _Timeline(profile, profile.prefill(params.prompt_tokens), params.new_tokens,
+                    max(params.max_new_tokens or params.new_tokens, params.new_tokens))
     extra = {}
     if method == "ar":
         _run_ar(sim)
     elif method == "sps":
         _run_sps(sim, accept, budget)
     elif method == "pld":
-        _run_pld(sim, lookups, budget)
+        _run_pld(sim, params.lookups, budget)
     else:
-        policy = RoundPolicy.from_options(profile, alpha, budget, catch_up, outcomes)
-        extra = _run_duo(sim, accept, policy, outcomes, outcome_hit, cache)
+        policy = RoundPolicy.from_options(profile, alpha, budget, params.catch_up, params.outcomes)
+        extra = _run_duo(sim, accept, policy, params.outcomes, params.outcome_hit, params.cache)
     return sim.events, {**sim.stats(method, None if method == "ar" else budget, alpha), **extra}
 
 
@@ -281,12 +352,15 @@ def _duo_round(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: 
     return _DuoRound(a, a == block and n >= 1 and accept.first(sim.made + block), chains, n, hit)
 
 
-def expected_throughput(profile: LatencyProfile, method: str, alpha: float, budget: int = 4,
-                        runs: int = 40, **kwargs) -> float:
-    """Mean tokens/s over `runs` seeded simulations (deterministic for given arguments)."""
+def expected_throughput(profile: LatencyProfile, method: str, alpha: float, budget: int | str = FROM_PARAMS,
+                        runs: int = 40, *, params: SimParams | None = None, **overrides) -> float:
+    """Mean tokens/s over `runs` seeded simulations (deterministic for given arguments), with
+    seeds params.seed, params.seed + 1, ... (0, 1, ... by default); options as for `simulate`."""
+    p = sim_params(params, budget, overrides)
+    p.check(method, alpha)
     total_tokens = total_s = 0.0
-    for seed in range(runs):
-        s = _simulate_events(profile, method, alpha, budget, seed=seed, **kwargs)[1]
+    for i in range(runs):
+        s = _run(profile, method, alpha, p, p.seed + i)[1]
         total_tokens += s["new_tokens"]
         total_s += s["wall_time_s"]
     return total_tokens / total_s
