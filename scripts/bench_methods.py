@@ -24,46 +24,34 @@ import torch
 from duolab.artefacts import save_table
 from duolab.lab.bench import (
     GPU_DRAFT_SPS,
-    duo_report,
     fair_methods,
     fair_table,
     parse_method_specs,
     relative_to,
     run_benchmark,
-    simulator_within,
     summarize,
 )
-from duolab.latency_profile import LatencyProfile
+from duolab.lab.duo_report import duo_report_text, duo_run_table, run_profile
 from duolab.measure.profile_store import cached_profile
-from duolab.measure.profiling import measure_workload, profile_pair
+from duolab.measure.profiling import profile_pair
 from duolab.models import load_pair, resolve_device
 from duolab.paths import results_dir
-from duolab.prompts import TASKS, load_prompts
+from duolab.prompts import TASKS
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def report_duo(pair, summary: pd.DataFrame, tasks, n_prompts: int, max_new_tokens: int, path,
                profile_out=None, run_profiles=()) -> pd.DataFrame:
-    """duolab.lab.bench.duo_report on the run profile: each quantity's median over the quick
-    profiles measured after each task (`run_profiles`) and a full one measured now."""
-    profiles = [*run_profiles, profile_pair(pair)]
-    profile = LatencyProfile.median(profiles)
-    print(f"\nrun profile: median of {len(profiles)}; T_t(1) "
-          f"{min(p.target_ms(1) for p in profiles):.2f}-{max(p.target_ms(1) for p in profiles):.2f} ms, "
-          f"t_d {min(p.draft_ms_per_token for p in profiles):.3f}-{max(p.draft_ms_per_token for p in profiles):.3f}"
-          f" ms over the run; median {profile.target_ms(1):.2f} and {profile.draft_ms_per_token:.3f}")
+    """duo's simulator report (duolab.lab.duo_report) on the run profile: printed, written to
+    `path`, the profile to `profile_out` when given."""
+    profile, spread = run_profile(pair, run_profiles)
+    print(f"\n{spread}")
     if profile_out:
         profile.save(profile_out)
-    workloads = {task: measure_workload(pair, [pair.as_prompt(p) for p in load_prompts(task, n_prompts)],
-                                        max_new_tokens) for task in tasks}
-    table = duo_report(profile, summary, workloads)
+    table = duo_run_table(pair, profile, summary, tasks, n_prompts, max_new_tokens)
     save_table(table, path)
-    print("\nduo per task: empty-start fraction (paper schedule -> default), outcome hit rate, draft idle,"
-          " bounds, simulator predicted / measured")
-    print(table.round(3).T.to_string(header=False))
-    for what, (within, n) in simulator_within(table).items():
-        print(f"simulator within 15% of measured {what} on {within:.0%} of {n} points")
+    print(duo_report_text(table))
     return table
 
 

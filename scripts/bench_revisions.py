@@ -5,7 +5,7 @@
 Each revision is checked out into a git worktree (build/revisions/<sha>) and run as its own Python
 process (PYTHONPATH = that tree, so its draft worker runs its code too). Every repeat runs both
 revisions in turn, alternating which goes first; each process loads the shipped pair, warms up,
-then generates greedily (fp32) with ar, sps at `--sps-budget` and duo's defaults on the tasks'
+then generates greedily (fp32) with ar, sps at `--sps-budget`, pld and duo's defaults on the tasks'
 prompts, through the public API only (`duolab.load_pair`, `duolab.generate`). Prints whether every
 token matched across revisions and methods, and the median tokens/s per revision, method and task;
 writes data/results/bench_revisions.csv (one row per generation).
@@ -31,7 +31,7 @@ import duolab
 from duolab.prompts import load_prompts
 args = json.loads(sys.argv[1])
 pair = duolab.load_pair()
-methods = {"ar": {}, "sps": {"budget": args["sps_budget"]}, "duo": {}}
+methods = {"ar": {}, "sps": {"budget": args["sps_budget"]}, "pld": {}, "duo": {}}
 for m, kw in methods.items():  # warm-up: the worker, duo's profile and prior alpha, the caches
     duolab.generate(pair, "Hello", method=m, max_new_tokens=8, **kw)
 rows = []

@@ -8,7 +8,8 @@ greedy continuation; measured here, in fp32) is replayed exactly by the simulato
 best budget (1-32), duo's defaults and the paper's schedule, on each profile as measured and without
 overheads (perfect overlap, free channel, sync and bookkeeping; budget.schedule_bounds). duo's
 outcome chains catch `--outcome-hit` of rejections (measured: 0.11-0.33), and 1.0 as the limit
-where every rejection that a chain was drafted for is caught. Writes data/results/duo_bounds.csv.
+where every rejection that a chain was drafted for is caught (duolab.lab.duo_bounds). Writes
+data/results/duo_bounds.csv.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ import argparse
 import pandas as pd
 
 from duolab.artefacts import save_table
-from duolab.latency_profile import LatencyProfile
-from duolab.measure.profiling import measure_workload
+from duolab.lab.duo_bounds import bounds_report, bounds_table, saved_profiles
 from duolab.models import load_pair
-from duolab.paths import DATA_DIR, results_dir
-from duolab.predict.budget import predicted_tokens_per_s, schedule_bounds
+from duolab.paths import results_dir
 from duolab.predict.simulate import OUTCOME_HIT
-from duolab.prompts import TASKS, load_prompts
 
 
 def main() -> None:
@@ -37,29 +35,12 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 <= args.outcome_hit <= 1:
         raise ValueError(f"--outcome-hit must be in [0, 1], got {args.outcome_hit}")
-    profiles = {name: LatencyProfile.load(DATA_DIR / "profiles" / name) for name in args.profiles}
-    rows = []
+    profiles = saved_profiles(args.profiles)
     with load_pair(target_device="cpu") as pair:
-        for task in TASKS:
-            work = measure_workload(pair, load_prompts(task, args.prompts), args.max_new_tokens)
-            for name, profile in profiles.items():
-                row = {"profile": name, "task": task, "alpha": work.alpha,
-                       **schedule_bounds(profile, work, args.outcome_hit)}
-                # the same SpS bound; duo with every chain caught (no second SpS sweep)
-                free = profile.without_overheads()
-                caught = predicted_tokens_per_s(free, work, "duo", "auto", outcome_hit=1.0)
-                row["duo / sps (free, every chain caught)"] = (
-                    caught / predicted_tokens_per_s(free, work, "ar", 1) / row["sps (free)"])
-                rows.append(row)
-    table = pd.DataFrame(rows)
+        table = bounds_table(pair, profiles, args.prompts, args.max_new_tokens, args.outcome_hit)
     save_table(table, results_dir() / "duo_bounds.csv")
     pd.set_option("display.width", 250, "display.max_columns", 30)
-    cols = ["task", "alpha", "sps best γ (free)", "sps (free)", "duo (free)", "duo / sps (free)",
-            "duo / sps (free, every chain caught)", "sps (measured)", "duo (measured)", "duo / sps (measured)"]
-    for name, t in table.groupby("profile", sort=False):
-        print(f"\n{name}: simulated speedup over AR, replayed greedy agreement, outcome hit {args.outcome_hit}")
-        print(t[cols].round(3).to_string(index=False))
-        print("median duo / sps:", t[[c for c in cols if c.startswith("duo / sps")]].median().round(3).to_dict())
+    print(bounds_report(table, args.outcome_hit))
 
 
 if __name__ == "__main__":

@@ -7,45 +7,19 @@ tokens" (duolab.methods.drafting.ALTERNATIVES = 2 of them per position). Whateve
 only be used when the target's token is among those. This replays each task's greedy AR output
 and, at every position where the draft's argmax differs from the target's token, finds the
 target's token's rank in the draft's distribution: the share of rejections whose correction is in
-the draft's top k is the ceiling of the outcome hit rate with k - 1 alternatives per position.
-Prints the table and writes data/results/outcome_coverage.csv.
+the draft's top k is the ceiling of the outcome hit rate with k - 1 alternatives per position
+(duolab.lab.outcome_study). Prints the table and writes data/results/outcome_coverage.csv.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-import torch
-
-from duolab import generate
 from duolab.artefacts import save_table
+from duolab.lab.outcome_study import coverage_table
 from duolab.methods.drafting import ALTERNATIVES
 from duolab.models import load_pair
 from duolab.paths import results_dir
-from duolab.prompts import TASKS, load_prompts
-
-TOP_K = (2, 3, 5, 9, 17)
-
-
-def coverage(pair, prompts: list[str], max_new_tokens: int) -> dict:
-    """Greedy agreement and, over the rejections, the share whose correction is in the draft's top k."""
-    ranks = []  # the target token's rank in the draft's distribution, at each rejection
-    positions = 0
-    for prompt in prompts:
-        new = generate(pair, prompt, max_new_tokens=max_new_tokens).token_ids
-        ids = pair.tokenizer.encode(prompt) + new
-        with torch.inference_mode():
-            logits = pair.draft(torch.tensor([ids])).logits[0, len(ids) - len(new) - 1:-1]
-        order = logits.argsort(-1, descending=True)
-        for row, token in zip(order, new, strict=True):
-            positions += 1
-            rank = int((row == token).nonzero()[0, 0])
-            if rank > 0:
-                ranks.append(rank)
-    row = {"agreement": 1 - len(ranks) / positions, "rejections": len(ranks)}
-    row.update({f"top {k}": sum(r < k for r in ranks) / len(ranks) if ranks else 0.0 for k in TOP_K})
-    return row
 
 
 def main() -> None:
@@ -54,8 +28,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=128)
     args = ap.parse_args()
     with load_pair() as pair:
-        table = pd.DataFrame([{"task": task, **coverage(pair, load_prompts(task, args.prompts), args.max_new_tokens)}
-                              for task in TASKS])
+        table = coverage_table(pair, args.prompts, args.max_new_tokens)
     path = results_dir() / "outcome_coverage.csv"
     save_table(table, path)
     print(f"share of rejections whose correction is in the draft's top k (duo drafts top {1 + ALTERNATIVES})")

@@ -45,3 +45,17 @@ def test_committed_notebooks_show_their_figures():
             if "save_figure(" in "".join(c["source"]):
                 images = [o for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
                 assert images, f"{nb.name}: a cell saves a figure but shows none"
+
+
+def test_the_readme_layout_names_every_module_and_test():
+    """README's Layout is the map of the code: every module of duolab (by its file's name), every
+    part's folder and every test file appear there, in backquotes."""
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    named = set(re.findall(r"`([\w/.]+)`", layout))
+    modules = {p.stem for p in (ROOT / "duolab").rglob("*.py") if p.stem != "__init__"}
+    folders = {f"{p.name}/" for p in (ROOT / "duolab").iterdir() if (p / "__init__.py").exists()}
+    tests = {p.stem for p in (ROOT / "tests").glob("*.py") if p.stem != "__init__"}
+    assert not modules - named, f"modules missing from README's Layout: {sorted(modules - named)}"
+    assert not folders - named, f"parts missing from README's Layout: {sorted(folders - named)}"
+    assert not tests - named, f"tests missing from README's Layout: {sorted(tests - named)}"

@@ -4,6 +4,7 @@ simulator is fitted without the run it is checked on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import pandas as pd
 from duolab.lab.bench import summarize
 from duolab.latency_profile import LatencyProfile
 from duolab.measure.recommend import recommend
-from duolab.models import Pair
-from duolab.paths import DATA_DIR
+from duolab.models import Pair, load_pair
+from duolab.paths import DATA_DIR, REAL_DRAFT, REAL_TARGET, real_pair_built
 from duolab.predict.recommendation import Recommendation, duo_prediction_error, pick
+
+TOLERANCE = 0.05  # a pick within this of the best measured setting passes
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,31 @@ def check_run(pair: Pair, name: str, run: CheckRun) -> tuple[dict, Recommendatio
              "margin": rec.margin, "best measured": best, "best measured speedup": measured[best],
              "gap": 1 - measured[rec.setting] / measured[best], "duo_error": duo_error,
              "duo_error from": source}, rec)
+
+
+def runs_here() -> list[str]:
+    """The names of the runs whose pair is on this machine (the real pair's need `make real-pair`)."""
+    return [n for n, r in recommend_check_runs().items() if r.pair == "shipped" or real_pair_built()]
+
+
+def check_runs(names: list[str]) -> Iterator[tuple[str, CheckRun, dict, Recommendation]]:
+    """check_run on each named run, in order: (name, run, row, recommendation) as each is done.
+    Each pair is loaded once, on the CPU, and closed when the runs are through."""
+    runs = recommend_check_runs()
+    pairs: dict[str, Pair] = {}
+    try:
+        for name in names:
+            run = runs[name]
+            if run.pair not in pairs:
+                pairs[run.pair] = (load_pair(target_device="cpu") if run.pair == "shipped"
+                                   else load_pair(REAL_TARGET, REAL_DRAFT, target_device="cpu"))
+            row, rec = check_run(pairs[run.pair], name, run)
+            yield name, run, row, rec
+    finally:
+        for pair in pairs.values():
+            pair.close()
+
+
+def within_tolerance(table: pd.DataFrame, tolerance: float = TOLERANCE) -> int:
+    """How many runs' picks measured within `tolerance` of the best measured setting."""
+    return len(table) - int((table.gap > tolerance).sum())

@@ -292,7 +292,7 @@ def discard_worker(pair: Pair, worker: DraftWorker | None = None) -> None:
     worker.close(grace_s=0.0)
 
 
-# -- finding worker processes (the lifecycle test, scripts/soak_duo.py, scripts/check_worker_lifecycle.py)
+# -- finding worker processes (the lifecycle tests, duolab.lab.soak, tests/notebook_lifecycle.py)
 # Workers are found by WORKER_MARK in their command lines, read from /proc: Linux only, and no
 # dependency beyond the standard library.
 
