@@ -102,12 +102,12 @@ def test_the_verifier_does_not_care_who_drafted(toy_pair):
 def test_a_drafter_asked_for_nothing_drafts_nothing():
     drafter = PromptLookupDrafter()
     drafter.ask([1, 2, 3, 1, 2], DraftPlan(0))
-    assert drafter.collect().sequences == []
+    assert drafter.collect() is None
     drafter.ask([1, 2, 3, 1, 2], DraftPlan(4))
     tree = drafter.collect()
     assert tree.sequences[0].tokens == [3, 1, 2] and tree.sequences[0].start == 5
     assert tree.sequences[0].origin == "lookup" and tree.sequences[0].q is None
-    assert drafter.collect().sequences == []  # collected once
+    assert drafter.collect() is None  # collected once
 
 
 def test_one_settings_object_holds_the_shared_defaults():

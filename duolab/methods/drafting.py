@@ -2,7 +2,7 @@
 
 One contract for every draft source (`Drafter`): a round `ask`s it for a draft after the committed
 context, within a `DraftPlan` (the budget, and for duo's worker how many sequences and which
-outcome chains), `collect`s the `DraftTree` it drafted -- a list of `Chain`s: one chain for a
+outcome chains), `collect`s the `DraftTree` it drafted (None: nothing) -- a list of `Chain`s: one chain for a
 sequential draft, k sequences for a tree, plus outcome chains -- and tells it what the verifier
 `accepted`. The verifier does not care who drafted. Implementers:
   * `ChainDrafter`: the draft model, one chain (sps), sampled from q at temperature > 0;
@@ -124,12 +124,13 @@ class Drafter:
 
     def ask(self, context: list[int], plan: DraftPlan) -> None:
         """Start drafting after `context` within `plan`."""
-        self._tree = self.draft(context, plan) if plan.budget > 0 else DraftTree([])
+        self._tree = self.draft(context, plan) if plan.budget > 0 else None
 
-    def collect(self) -> DraftTree:
-        """The tree drafted since `ask` (waiting for it where it is drafted elsewhere)."""
+    def collect(self) -> DraftTree | None:
+        """The tree drafted since `ask` (waiting for it where it is drafted elsewhere); None when
+        nothing was drafted (nothing asked, or the source failed)."""
         tree, self._tree = self._tree, None
-        return tree if tree is not None else DraftTree([])
+        return tree
 
     def accepted(self, chain: Chain, n: int) -> None:
         """The verifier took the first n tokens of `chain`, one this drafter proposed."""

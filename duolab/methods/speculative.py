@@ -26,7 +26,7 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int) -> None:
         with run.span("draft", "draft"):
             drafter.ask(context, DraftPlan(n))
             tree = drafter.collect()
-        chain = tree.sequences[0] if tree.sequences else Chain(start=len(context))
+        chain = tree.sequences[0] if tree is not None and tree.sequences else Chain(start=len(context))
         run.drafted(len(chain))
         with run.span("target", "verify"):
             logits = target.forward(context[target.length:] + chain.tokens)[-(len(chain) + 1):]

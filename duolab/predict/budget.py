@@ -48,9 +48,10 @@ def predicted_tokens_per_s(profile: LatencyProfile, workload: float | Workload, 
     for i, (prompt_tokens, new) in enumerate(w.shapes):
         replay = w.agreement[i] if w.agreement else None
         lookups = p.lookups
-        if method == "pld":  # prompt lookup replays what it proposed on this prompt
+        if method == "pld" or p.retrieval:  # prompt lookup replays what it proposed on this prompt
             if not w.lookups:
-                raise ValueError("predicting pld needs a workload with lookups (profiling.measure_workload)")
+                raise ValueError(f"predicting {'pld' if method == 'pld' else 'retrieval'} needs a workload "
+                                 "with lookups (profiling.measure_workload)")
             lookups = w.lookups[i]
         shaped = replace(p, new_tokens=new, prompt_tokens=prompt_tokens, max_new_tokens=w.max_new_tokens,
                          agreement=replay, lookups=lookups)

@@ -98,7 +98,9 @@ class SimParams:
     outcomes are drafted as batched branches by its workers instead, and a rejection at a covered
     position is caught with the probability its plan gives. "pld" needs `lookups`: per new-token
     position, (tokens prompt lookup proposed there, how many of them the target's greedy output
-    continues with)."""
+    continues with). `retrieval` > 0 adds retrieved chains (prompt lookup: free to draft, at most
+    `retrieval` tokens a round; needs `lookups`) to sps and duo, in one linear forward with the
+    model's drafts (see `_run_sps` and `_duo_round`)."""
 
     budget: int | str = 4
     new_tokens: int = 128
@@ -112,6 +114,7 @@ class SimParams:
     outcome_hit: float = OUTCOME_HIT
     cache: OutcomeCache | None = None
     lookups: list[tuple[int, int]] | None = None
+    retrieval: int = 0
 
     @classmethod
     def of(cls, params: SimParams | None = None, /, **overrides) -> SimParams:
@@ -131,6 +134,13 @@ class SimParams:
             raise ValueError(f"simulate supports 'ar', 'sps', 'pld' and 'duo', got {method!r}")
         if method == "pld" and self.lookups is None:
             raise ValueError("simulating pld needs lookups (profiling.measure_workload records them)")
+        if not is_whole(self.retrieval, 0):
+            raise ValueError(f"retrieval must be an integer >= 0 (most retrieved tokens a round), "
+                             f"got {self.retrieval!r}")
+        if self.retrieval and method not in ("sps", "duo"):
+            raise ValueError("retrieval adds prompt-lookup chains to sps or duo only")
+        if self.retrieval and self.lookups is None:
+            raise ValueError("simulating retrieval needs lookups (profiling.measure_workload records them)")
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         budget = self.budget
@@ -190,12 +200,13 @@ def _run(profile: LatencyProfile, method: str, alpha: float, params: SimParams,
     if method == "ar":
         _run_ar(sim)
     elif method == "sps":
-        _run_sps(sim, accept, budget)
+        _run_sps(sim, accept, budget, _Retrieval(params.lookups, params.retrieval))
     elif method == "pld":
         _run_pld(sim, params.lookups, budget)
     else:
         policy = RoundPolicy.from_options(profile, alpha, budget, params.catch_up, params.outcomes)
-        extra = _run_duo(sim, accept, policy, params.outcomes, params.outcome_hit, params.cache)
+        extra = _run_duo(sim, accept, policy, params.outcomes, params.outcome_hit, params.cache,
+                         _Retrieval(params.lookups, params.retrieval))
     return sim.events, {**sim.stats(method, None if method == "ar" else budget, alpha), **extra}
 
 
@@ -244,16 +255,41 @@ def _run_ar(sim: _Timeline) -> None:
         sim.committed(1, next_round=False)
 
 
-def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int) -> None:
-    """SpS: each round drafts n tokens on the target's core, then verifies them in one forward."""
+class _Retrieval:
+    """Retrieved chains replayed from a workload's prompt lookups: what lookup proposes after the
+    committed text at new-token position pos (capped by `cap` and the room left), and how many of
+    those tokens pass. Replayed exactly only after a correct prefix; a chain proposed after a
+    rejected draft is never reached, so only its length (taken from the same position) counts."""
+
+    def __init__(self, lookups: list[tuple[int, int]] | None, cap: int):
+        self.lookups, self.cap = lookups or [], cap
+
+    def at(self, pos: int, room: int) -> tuple[int, int]:
+        if not self.cap or pos >= len(self.lookups):
+            return 0, 0
+        proposed, matched = self.lookups[pos]
+        r = max(0, min(self.cap, proposed, room))
+        return r, min(matched, r)
+
+
+def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int, retrieval: _Retrieval) -> None:
+    """SpS: each round drafts n tokens on the target's core, then verifies them in one forward.
+    With retrieval, a round whose context has a lookup match verifies the retrieved chain and
+    drafts nothing (it costs no draft time); otherwise the model's n drafts, then what lookup
+    proposes after them, in one forward."""
     p = sim.p
     while not sim.done:
-        n = min(budget, sim.cap - sim.made - 1)
+        room = sim.cap - sim.made - 1
+        first, first_passed = retrieval.at(sim.made, room)
+        n = 0 if first else min(budget, room)
         t = sim.add("draft", "draft", sim.t, n * p.sps_draft_ms_per_token)
-        extra = p.target_ms(n + 1) - p.target_ms(1)
-        t = sim.add("target", "verify", t, (sim.prefill + extra) if sim.rounds == 0 else p.target_ms(n + 1))
+        a = accept.chain(sim.made, n)
+        more, more_passed = retrieval.at(sim.made + n, room - n) if n and not first else (0, 0)
+        size = first or n + more
+        extra = p.target_ms(size + 1) - p.target_ms(1)
+        t = sim.add("target", "verify", t, (sim.prefill + extra) if sim.rounds == 0 else p.target_ms(size + 1))
         sim.t = sim.add("target", "sync", t, p.sync_ms) + p.round_overhead_ms
-        sim.committed(accept.chain(sim.made, n) + 1)
+        sim.committed((first_passed if first else a + (more_passed if a == n else 0)) + 1)
 
 
 def _run_pld(sim: _Timeline, lookups: list[tuple[int, int]], budget: int) -> None:
@@ -283,14 +319,23 @@ class _DuoRound:
 
 
 def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes: bool, outcome_hit: float,
-             cache: OutcomeCache | None = None) -> dict:
+             cache: OutcomeCache | None = None, retrieval: _Retrieval | None = None) -> dict:
     """duo: the target verifies block d while the draft drafts the next one (see duolab/methods/duo.py);
-    the books of its empty starts and caught rejections."""
-    block, empty, rejections, hits = 0, 0, 0, 0
+    the books of its empty starts and caught rejections. With retrieval, the round's forward also
+    verifies what lookup proposes after d (or, with nothing to verify, after the committed text,
+    instead of waiting for a catch-up chain); when retrieved tokens pass, the tree drafted after d
+    carries on only as far as its main sequence agrees with what was committed."""
+    retrieval = retrieval or _Retrieval(None, 0)
+    block, empty, rejections, hits, retrieved = 0, 0, 0, 0, 0
     while not sim.done:
         if block == 0 and sim.rounds > 0:
             empty += 1
-            block = _duo_catch_up(sim, policy)
+            if not retrieval.at(sim.made, sim.cap - sim.made - 1)[0]:  # a retrieved chain needs no wait
+                block = _duo_catch_up(sim, policy)
+        if retrieval.cap:
+            block, got = _duo_round_with_retrieval(sim, accept, policy, block, retrieval)
+            retrieved += got
+            continue
         r = _duo_round(sim, accept, policy, block, outcomes, cache)
         sim.committed(r.accepted + 1)
         if r.accepted < block:
@@ -304,7 +349,43 @@ def _run_duo(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, outcomes:
             caught = cache is not None and r.chains > 0 and accept.outcome(r.hit)
             block = min(_cached_length(cache, policy) - 1, max(sim.cap - sim.made - 1, 0)) if caught else 0
     return {"empty_start_fraction": empty / max(1, sim.rounds - 1),
-            "outcome_hit_rate": hits / rejections if rejections else 0.0}
+            "outcome_hit_rate": hits / rejections if rejections else 0.0,
+            **({"retrieved_fraction": retrieved / max(1, sim.made)} if retrieval.cap else {})}
+
+
+def _duo_round_with_retrieval(sim: _Timeline, accept: _Acceptance, policy: RoundPolicy, block: int,
+                              retrieval: _Retrieval) -> tuple[int, int]:
+    """A duo round whose forward verifies `block` and then what lookup proposes after it, while the
+    worker drafts its next tree (n tokens, main sequence first, no more than the forward hides);
+    no outcome chains (the retrieved tokens take their place). Commits, and returns (the next
+    block, retrieved tokens committed)."""
+    p, t, room = sim.p, sim.t, sim.cap - sim.made - 1
+    more, more_passed = retrieval.at(sim.made + block, room - block)
+    fwd_ms = p.target_ms(block + more + 1)
+    # the worker drafts no more than the forward hides: a retrieved chain is not held up by it
+    fits = int((fwd_ms - p.channel_ms - p.draft_overhead_ms) / p.draft_ms_per_token) if p.draft_ms_per_token else room
+    n = max(0, min(policy.draft_budget(block + more + 1), room - block, fits))
+    if sim.rounds == 0:  # the prefill verifies the retrieved chain too; the worker drafts one token
+        fwd_ms, n = sim.prefill + fwd_ms - p.target_ms(1), min(1, room)
+    t_fwd = sim.add("target", "forward", t, fwd_ms)
+    ready = t_fwd
+    if n >= 1:
+        d_end = sim.add("draft", "draft", t + p.channel_ms / 2, p.draft_ms(n))
+        ready = max(t_fwd, d_end + p.channel_ms / 2)
+    if ready > t_fwd:
+        sim.add("target", "wait", t_fwd, ready - t_fwd)
+    sim.t = sim.add("target", "sync", ready, p.sync_ms) + p.round_overhead_ms
+    a = accept.chain(sim.made, block)
+    policy.observe(min(block, a + 1), a)
+    got = more_passed if a == block else 0
+    root = sim.made + block  # where the worker's tree starts
+    sim.committed(a + got + 1)
+    if a < block or n < 1:
+        return 0, 0
+    # the main sequence carries on if it agrees with the committed tokens past the block
+    if accept.first(root) and accept.chain(root + 1, got) == got and n > got + 1:
+        return min(n - got - 1, max(sim.cap - sim.made - 1, 0)), got
+    return 0, got
 
 
 def _cached_length(cache: OutcomeCache | None, policy: RoundPolicy) -> int:
