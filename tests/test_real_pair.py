@@ -13,7 +13,8 @@ if not real_pair_built():
     pytest.skip(f"real pair not built ({REAL_TARGET} missing): run `make real-pair`", allow_module_level=True)
 
 NEW_TOKENS = 32
-METHODS = {"sps": {"budget": 4}, "pld": {}, "hf": {"budget": 4}, "duo": {}}
+METHODS = [("sps", {"budget": 4}), ("pld", {}), ("hf", {"budget": 4}), ("duo", {}),
+           ("sps", {"budget": 4, "retrieval": 8}), ("duo", {"retrieval": 8})]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,6 @@ def test_greedy_identity_with_ar_and_transformers(real_pair, task):
                                            do_sample=False, pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
         ar = generate(real_pair, text, max_new_tokens=NEW_TOKENS).token_ids
         assert ar == hf[:len(ar)] and (len(ar) == NEW_TOKENS or ar[-1] == real_pair.eos_token_id), task
-        for method, options in METHODS.items():
+        for method, options in METHODS:
             got = generate(real_pair, text, method=method, max_new_tokens=NEW_TOKENS, **options).token_ids
-            assert got == ar, f"{method} on {task}: {tok.decode(got)!r} != {tok.decode(ar)!r}"
+            assert got == ar, f"{method} {options} on {task}: {tok.decode(got)!r} != {tok.decode(ar)!r}"

@@ -72,10 +72,22 @@ class Chain(Compact):
         self.probs.append(prob)
         self.alternatives.append(alternatives)
 
-    def tail(self) -> Chain:
-        """All but the first token (what is left to verify once the first is committed)."""
-        return Chain(self.tokens[1:], self.probs[1:], self.alternatives[1:], self.start + 1, self.origin,
-                     None if self.q is None else self.q[1:])
+    def tail(self, n: int = 1) -> Chain:
+        """All but the first n tokens (what is left to verify once they are committed)."""
+        return Chain(self.tokens[n:], self.probs[n:], self.alternatives[n:], self.start + n, self.origin,
+                     None if self.q is None else self.q[n:])
+
+    def then(self, more: Chain) -> Chain:
+        """This chain followed by `more` (drafted after it), as one chain to verify. A point-mass
+        chain after sampled drafts gets one-hot rows in q: accepted with probability p(token), as
+        a point mass is."""
+        q = self.q
+        if q is not None and len(more):
+            rows = torch.zeros(len(more), q.shape[1], dtype=q.dtype)
+            rows[torch.arange(len(more)), torch.tensor(more.tokens)] = 1.0
+            q = torch.cat([q, rows if more.q is None else more.q])
+        return Chain(self.tokens + more.tokens, self.probs + more.probs, self.alternatives + more.alternatives,
+                     self.start, self.origin if not more else f"{self.origin}+{more.origin}" if self else more.origin, q)
 
 
 @dataclass
@@ -139,6 +151,17 @@ class Drafter:
 
     def draft(self, context: list[int], plan: DraftPlan) -> DraftTree:
         raise NotImplementedError
+
+
+def retrieve(source: Drafter, context: list[int], cap: int) -> Chain:
+    """What a retrieval source (a `PromptLookupDrafter`) proposes after `context`, at most `cap`
+    tokens; an empty chain when it has nothing."""
+    if cap >= 1:
+        source.ask(context, DraftPlan(cap))
+        tree = source.collect()
+        if tree is not None and tree.sequences and tree.sequences[0]:
+            return tree.sequences[0]
+    return Chain(start=len(context), origin="lookup")
 
 
 class ChainDrafter(Drafter):

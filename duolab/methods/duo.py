@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.autoregressive import continue_autoregressively
-from duolab.methods.drafting import Chain, Drafter, DraftPlan
-from duolab.methods.registry import check_budget, register_method
+from duolab.methods.drafting import Chain, Drafter, DraftPlan, PromptLookupDrafter, retrieve
+from duolab.methods.registry import check_budget, check_retrieval, register_method
 from duolab.methods.round_policy import RoundPolicy, rank_outcomes
 from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker, held_worker
 from duolab.models import Pair, warm_up
@@ -49,6 +49,7 @@ from duolab.sampling import choose_candidate, logits_to_probs, verify_block
 def _check_duo(options: dict) -> None:
     if options.get("budget") != "auto":  # "auto": chosen each round (duolab.methods.round_policy)
         check_budget(options)
+    check_retrieval(options)
     k = options.get("max_sequences")
     if not is_whole(k, 1):
         raise ValueError(f"max_sequences must be an integer >= 1 (1 = single chain), got {k!r}")
@@ -81,30 +82,40 @@ def _prepare(pair: Pair, options: dict) -> None:
 
 
 @register_method("duo", defaults={"budget": "auto", "max_sequences": 4, "catch_up": "auto", "outcomes": True,
-                           "worker_timeout_s": 10.0},
+                           "worker_timeout_s": 10.0, "retrieval": 0},
                  check=_check_duo, prepare=_prepare, needs_profile=_needs_profile, drafts_in="worker")
 def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, outcomes: bool,
-        worker_timeout_s: float, profile: LatencyProfile | None = None, alpha_prior: float = 0.5) -> None:
+        worker_timeout_s: float, retrieval: int, profile: LatencyProfile | None = None,
+        alpha_prior: float = 0.5) -> None:
     """The rounds of DuoDecoding (module docstring). `profile` and `alpha_prior` drive the "auto"
-    choices (duolab.methods.round_policy); this loop keeps the books, `duo_round` does a round."""
-    policy = RoundPolicy.from_options(profile, alpha_prior, budget, catch_up, outcomes)
+    choices (duolab.methods.round_policy); this loop keeps the books, `duo_round` does a round.
+    `retrieval` > 0: each round's forward also verifies what prompt lookup proposes after the block
+    (up to that many tokens), or that alone instead of an empty start; no outcome chains then."""
+    policy = RoundPolicy.from_options(profile, alpha_prior, budget, catch_up, outcomes and not retrieval)
     worker = draft_worker(run.pair)
     run.drafts_with(worker.runner)
     draft = WorkerDrafter(run, worker, max_sequences, worker_timeout_s)
+    retriever = PromptLookupDrafter() if retrieval else None
     target = run.pair.runner("target")
     block, rounds = Block(), []
     while not run.done:
+        more = _retrieve(run, retriever, block, retrieval)
         if not block.tokens and run.rounds > 0:  # nothing to verify: the policy may wait for a chain
             run.count("empty_starts")
-            block = _catch_up(run, draft, min(policy.catch_up_tokens(), run.remaining - 1))
-        result = duo_round(run, target, draft, policy, block)
-        run.record_verdict(len(block), result.accepted, first_position=block.first_position)
-        draft.accepted(block, result.accepted)
-        policy.observe(min(len(block), result.accepted + 1), result.accepted)
+            if not more:  # (a retrieved chain needs no wait)
+                block = _catch_up(run, draft, min(policy.catch_up_tokens(), run.remaining - 1))
+                more = _retrieve(run, retriever, block, retrieval)
+        result = duo_round(run, target, draft, policy, block, more)
+        m, accepted = len(block), min(result.accepted, len(block))
+        run.record_verdict(m + len(more or ()), result.accepted, first_position=block.first_position)
+        draft.accepted(block, accepted)
+        if more:
+            retriever.accepted(more, result.accepted - accepted)
+        policy.observe(min(m, accepted + 1), accepted)
         if result.record is not None:
             rounds.append(result.record)
             run.drafted(result.record.tree.n_tokens)
-            if result.accepted == len(block):  # the target's token was checked against the firsts
+            if accepted == m:  # the target's token was checked against the firsts
                 run.record_verdict(1, int(result.record.chosen is not None), first_position=0)
             else:
                 run.count("rejections")
@@ -114,7 +125,17 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
         if draft.failed:  # the worker died or hung: the target finishes alone
             continue_autoregressively(run, target)
     run.add_stats(**_duo_stats(run, policy, rounds, draft.failed))
+    if retriever is not None:
+        run.add_stats(retrieved_tokens=retriever.proposed, retrieved_accepted=retriever.passed)
     run.add_details(draft_trees=rounds)
+
+
+def _retrieve(run: Run, retriever: PromptLookupDrafter | None, block: Block, cap: int) -> Chain | None:
+    """What prompt lookup proposes after the committed text and `block` (None without retrieval)."""
+    if retriever is None:
+        return None
+    with run.span("target", "retrieve"):
+        return retrieve(retriever, run.sequence + block.tokens, min(cap, run.remaining - len(block) - 1))
 
 
 @dataclass
@@ -152,6 +173,7 @@ class DraftRound:
     budget: int
     tree: DraftReply = field(repr=False)
     outcome_used: int | None
+    retrieved: Chain | None = None  # prompt lookup's chain verified after the block (retrieval > 0)
 
     @property
     def sequences(self) -> list[Chain]:
@@ -177,26 +199,34 @@ class RoundResult:
     record: DraftRound | None
 
 
-def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block: Block) -> RoundResult:
-    """The target verifies `block` while the draft drafts after context + block (k sequences, then
-    outcome chains until the forward's end); at the sync the verdict picks the next block."""
+def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block: Block,
+              more: Chain | None = None) -> RoundResult:
+    """The target verifies `block` (and `more`, a retrieved chain after it) while the draft drafts
+    after context + block (k sequences, then outcome chains until the forward's end); at the sync
+    the verdict picks the next block."""
     context = run.sequence
-    m = len(block)
+    m, r = len(block), len(more or ())
+    verified = block.tokens + (more.tokens if r else [])
     # in the first round the draft drafts one token only, so its prefill overlaps the target's
-    n = 1 if run.rounds == 0 else min(policy.draft_budget(m + 1), run.remaining - m - 1)
+    n = 1 if run.rounds == 0 else min(policy.draft_budget(m + r + 1), run.remaining - m - 1)
+    hidden = policy.hidden_draft_tokens(m + r + 1) if more is not None and run.rounds > 0 else None
+    n = n if hidden is None else min(n, hidden)  # with retrieval, the worker never holds the sync up
     wanted = rank_outcomes(block.probs, block.alternatives, len(context)) if policy.outcomes else []
     ms = policy.deadline_ms(m + 1)  # outcome chains stop then, or when the forward is done
     draft.ask(context + block.tokens, DraftPlan(n, draft.max_sequences, wanted, policy.outcome_length(),
                                                 time.perf_counter() + ms / 1000 if ms else 0.0))
     with run.span("target", "forward"):
-        logits = target.forward(context[target.length:] + block.tokens)[-(m + 1):]
+        logits = target.forward(context[target.length:] + verified)[-(m + r + 1):]
     tree = draft.collect("draft")
     with run.span("target", "sync"):
         probs = logits_to_probs(logits, run.sampling)
-        verdict = verify_block(probs, block.tokens, None, run.generator)
+        verdict = verify_block(probs, verified, None, run.generator)
         target.rollback(len(context) + verdict.accepted)
     token, chosen, used, next_block = verdict.next_token, None, None, Block()
-    if tree is not None and verdict.accepted == m:
+    if tree is not None and r and verdict.accepted >= m:
+        # past the block: the tree carries on where a sequence begins with what was committed there
+        chosen, next_block = _carried_on(tree, more.tokens[: verdict.accepted - m] + [token])
+    elif tree is not None and verdict.accepted == m:
         # all of the block passed: the target's next token (already a draw from probs[-1]) picks the sequence
         chosen, token = choose_candidate(probs[-1], tree.firsts, run.generator, token)
         if chosen is not None:
@@ -205,9 +235,18 @@ def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block
         used = _find_outcome(tree.outcomes, len(context) + verdict.accepted, token)
         if used is not None:
             next_block = Block.of(tree.outcomes[used].tail(), "outcome")
-    record = None if tree is None else DraftRound(run.rounds, len(context) + m, block, verdict.accepted, token,
-                                                  chosen, n, tree, used)
-    return RoundResult(block.tokens[: verdict.accepted] + [token], verdict.accepted, next_block, record)
+    record = None if tree is None else DraftRound(run.rounds, len(context) + m, block, min(verdict.accepted, m),
+                                                  token, chosen, n, tree, used, more)
+    return RoundResult(verified[: verdict.accepted] + [token], verdict.accepted, next_block, record)
+
+
+def _carried_on(tree: DraftReply, committed: list[int]) -> tuple[int | None, Block]:
+    """The first sequence of the tree that begins with `committed` (the tokens committed past the
+    block), and what is left of it to verify next."""
+    for j, seq in enumerate(tree.sequences):
+        if seq.tokens[: len(committed)] == committed:
+            return j, Block.of(seq.tail(len(committed)), "tree") if len(seq) > len(committed) else Block()
+    return None, Block()
 
 
 def _find_outcome(outcomes: list[Chain], start: int, token: int) -> int | None:

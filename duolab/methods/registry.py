@@ -66,6 +66,12 @@ def register_method(name: str, defaults: dict | None = None, check: Callable[[di
     return wrap
 
 
+def check_retrieval(options: dict) -> None:
+    r = options.get("retrieval")
+    if not is_whole(r, 0):
+        raise ValueError(f"retrieval must be an integer >= 0 (most prompt-lookup tokens a round; 0 = none), got {r!r}")
+
+
 def check_budget(options: dict) -> None:
     budget = options.get("budget")
     if not is_whole(budget, 1):

@@ -180,5 +180,13 @@ class RoundPolicy:
             return 1 + max(2, self.catch_up_tokens())
         return 1 + (max(2, self._auto_catch_up()) if self.profile else 4)
 
+    def hidden_draft_tokens(self, verify_tokens: int) -> int | None:
+        """Draft tokens the worker drafts within a target forward over `verify_tokens` (request and
+        channel included); None without a profile."""
+        p = self.profile
+        if p is None or not p.draft_ms_per_token:
+            return None
+        return max(0, int((p.target_ms(verify_tokens) - p.channel_ms - p.draft_overhead_ms) / p.draft_ms_per_token))
+
     def deadline_ms(self, verify_tokens: int) -> float:
         return draft_deadline_ms(self.profile, verify_tokens) if self.profile is not None else 0.0

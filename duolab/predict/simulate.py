@@ -363,8 +363,8 @@ def _duo_round_with_retrieval(sim: _Timeline, accept: _Acceptance, policy: Round
     more, more_passed = retrieval.at(sim.made + block, room - block)
     fwd_ms = p.target_ms(block + more + 1)
     # the worker drafts no more than the forward hides: a retrieved chain is not held up by it
-    fits = int((fwd_ms - p.channel_ms - p.draft_overhead_ms) / p.draft_ms_per_token) if p.draft_ms_per_token else room
-    n = max(0, min(policy.draft_budget(block + more + 1), room - block, fits))
+    hidden = policy.hidden_draft_tokens(block + more + 1)
+    n = max(0, min(policy.draft_budget(block + more + 1), room - block, room if hidden is None else hidden))
     if sim.rounds == 0:  # the prefill verifies the retrieved chain too; the worker drafts one token
         fwd_ms, n = sim.prefill + fwd_ms - p.target_ms(1), min(1, room)
     t_fwd = sim.add("target", "forward", t, fwd_ms)
