@@ -32,6 +32,7 @@ from duolab.lab.bench import (
     summarize,
 )
 from duolab.lab.duo_report import duo_report_text, duo_run_table, run_profile
+from duolab.lab.retrieval_gate import measured_comparison
 from duolab.measure.profile_store import cached_profile
 from duolab.measure.profiling import profile_pair
 from duolab.models import load_pair, resolve_device
@@ -60,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", default=None, help="default: the fair-baseline set")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--prompts", type=int, default=5, help="prompts per task")
+    ap.add_argument("--spread-prompts", action="store_true",
+                    help="take them from both ends of each task's set (prompts.spread_prompts), not the first")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--temperature", type=float, default=0.0)
@@ -106,7 +109,8 @@ def main() -> None:
                 run_profiles.append(profile_pair(pair, quick=True))
 
         raw = run_benchmark(pair, methods, args.tasks, args.prompts, args.max_new_tokens,
-                            args.repeats, {"temperature": args.temperature, "seed": 0}, after_task=after_task)
+                            args.repeats, {"temperature": args.temperature, "seed": 0}, after_task=after_task,
+                            spread=args.spread_prompts)
         for other in (slow, on_gpu):
             if other is not None:
                 other.close()
@@ -119,6 +123,11 @@ def main() -> None:
         save_table(raw, out / f"{args.name}_raw.csv")
         save_table(summary, out / f"{args.name}_summary.csv")
         print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
+        if raw.label.str.contains("retrieval=").any():
+            table = measured_comparison(summary)
+            save_table(table.reset_index(names="task"), out / f"{args.name}_retrieval.csv")
+            print("\nwith retrieval: speedup over AR, each family at its best label per task")
+            print(table.round(3).to_string())
         if "duo" in set(summary.label) and not args.no_duo_report:  # needs the pair: its profile and each task's greedy agreement
             report_duo(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
                        args.profile_out, run_profiles)

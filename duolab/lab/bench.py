@@ -31,7 +31,7 @@ from duolab.predict.budget import (
     schedule_bounds,
     sps_ideal_speedup,
 )
-from duolab.prompts import TASKS, load_prompts
+from duolab.prompts import TASKS, load_prompts, spread_prompts
 
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
@@ -122,7 +122,8 @@ def parse_method_specs(specs: list[str]) -> dict[str, dict]:
 
 def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: int = 5,
                   max_new_tokens: int = 128, repeats: int = 3, generate_options: dict | None = None,
-                  progress: bool = True, after_task: Callable[[str], None] | None = None) -> pd.DataFrame:
+                  progress: bool = True, after_task: Callable[[str], None] | None = None,
+                  spread: bool = False) -> pd.DataFrame:
     """One row per (task, prompt, repeat, method label) with every stat in STAT_COLUMNS.
 
     `methods` maps a label to generate()'s keyword arguments (at least `method`), plus optionally
@@ -130,6 +131,7 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
     Each label runs once before timing starts, so worker start-up and lazy allocations are not
     measured. `after_task(task)` runs after each task's last prompt (outside the timed calls; the
     benchmark script measures a profile there, so its simulator sees the machine as the run did).
+    Prompts: each task's first `n_prompts`, or with `spread` its `spread_prompts` (both ends).
     """
     if "ar" not in {o["method"] for o in methods.values()}:
         raise ValueError("methods must include an 'ar' entry: speedups are measured against it")
@@ -143,7 +145,8 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
     for label in labels:
         generate(pairs[label], warm, **common, **kwargs[label])
 
-    work = [(t, i, pair.as_prompt(p)) for t in tasks for i, p in enumerate(load_prompts(t, n_prompts))]
+    choose = spread_prompts if spread else load_prompts
+    work = [(t, i, pair.as_prompt(p)) for t in tasks for i, p in enumerate(choose(t, n_prompts))]
     rows = []
     for n, (task, index, prompt) in enumerate(tqdm(work, desc="benchmark", disable=not progress)):
         reference = None

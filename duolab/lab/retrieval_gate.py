@@ -27,7 +27,7 @@ import pandas as pd
 from duolab.latency_profile import LOOKUP_CAP, LatencyProfile, Workload
 from duolab.predict.budget import predicted_tokens_per_s
 from duolab.predict.recommendation import duo_prediction_error
-from duolab.prompts import TASKS, load_prompts
+from duolab.prompts import TASKS, spread_prompts
 
 GATE = 1.05  # duo with retrieval must beat the best simple method by this much (median over tasks)
 RETRIEVAL_CAPS = (1, 2, 4, 8, 16)  # most retrieved tokens a round verifies
@@ -37,15 +37,8 @@ NEW_TOKENS = 96
 
 
 def gate_prompts(pair, per_task: int) -> dict[str, list[str]]:
-    """Per task, the first half and the last half of `per_task` prompts of its set (two sets of
-    prompts that disagree on PLD: the first prompts alone flatter it), in the pair's chat template."""
-    out = {}
-    for task in TASKS:
-        prompts = load_prompts(task)
-        head, tail = (per_task + 1) // 2, per_task // 2
-        chosen = prompts[:head] + (prompts[-tail:] if tail else [])
-        out[task] = [pair.as_prompt(p) for p in chosen]
-    return out
+    """Per task, `spread_prompts` (both ends of its set) in the pair's chat template."""
+    return {task: [pair.as_prompt(p) for p in spread_prompts(task, per_task)] for task in TASKS}
 
 
 def measure_task_workloads(pair, per_task: int = 4, new_tokens: int = NEW_TOKENS) -> dict[str, Workload]:
@@ -121,3 +114,43 @@ def gate_verdict(tables: dict[str, pd.DataFrame]) -> str:
     lines.append(f"gate ({GATE}, simulated) passed on {', '.join(passed)}" if passed else
                  f"gate not passed: below {GATE} on every profile")
     return "\n".join(lines)
+
+
+# ---- measured: one round-robin run (scripts/bench_methods.py --spread-prompts) ----------------
+# each family's labels in a benchmark summary; a family's speedup per task is its best label's
+FAMILIES = {
+    "sps": lambda m, label: m == "sps" and "retrieval=" not in label,
+    "pld": lambda m, label: m == "pld",
+    "sps+retrieval": lambda m, label: m == "sps" and "retrieval=" in label,
+    "duo": lambda m, label: label == "duo",
+    "duo+retrieval": lambda m, label: m == "duo" and "retrieval=" in label,
+    "hf": lambda m, label: m == "hf",
+}
+
+
+def measured_comparison(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per task (rows, then "median"): each family's measured speedup over AR at its best label
+    (bench.summarize's speedup: AR's total wall time over the method's on the same prompts), the
+    label, and the ratios the gate simulated: duo+retrieval over max(AR, PLD, SpS best), and
+    over sps+retrieval."""
+    tasks = summary[summary.task != "median"]
+    rows = {}
+    for task, g in tasks.groupby("task", sort=False):
+        row = {}
+        for family, member in FAMILIES.items():
+            own = g[[member(m, lab) for m, lab in zip(g.method, g.label, strict=True)]]
+            if len(own):
+                best = own.loc[own.speedup.idxmax()]
+                row[family], row[f"{family} at"] = float(best.speedup), best.label
+        simple = max(1.0, row.get("pld", 0.0), row.get("sps", 0.0))
+        row["best simple"] = simple
+        if "duo+retrieval" in row:
+            row["duo+retrieval / best simple"] = row["duo+retrieval"] / simple
+            if "sps+retrieval" in row:
+                row["duo+retrieval / sps+retrieval"] = row["duo+retrieval"] / row["sps+retrieval"]
+        rows[task] = row
+    table = pd.DataFrame(rows).T
+    numeric = [c for c in table if not c.endswith(" at")]
+    table[numeric] = table[numeric].astype(float)
+    table.loc["median", numeric] = table[numeric].median()
+    return table
