@@ -3,6 +3,7 @@ prompt lookups, duo; hf listed as not predicted), its pick is the best of its ow
 names the runner-up; duo's correction is fitted without the run it is checked on; PLD's replay
 counts what prompt lookup would have proposed; bad input fails before any work."""
 
+import pandas as pd
 import pytest
 
 import duolab
@@ -10,7 +11,13 @@ from duolab.latency_profile import LatencyProfile, Workload
 from duolab.measure.profiling import prompt_lookups
 from duolab.paths import DATA_DIR
 from duolab.predict.budget import predicted_tokens_per_s
-from duolab.predict.recommendation import duo_prediction_error, pick
+from duolab.predict.recommendation import (
+    RETRIEVAL_CAPS,
+    Recommendation,
+    duo_prediction_error,
+    method_of,
+    pick,
+)
 from duolab.predict.simulate import simulate
 
 TASKS = ("mt_bench", "translation", "humaneval")
@@ -27,13 +34,29 @@ def test_every_method_is_a_candidate_and_the_pick_is_the_best_prediction(default
     rec = quick(default_pair, duo_error=1.0)
     median = rec.table.loc["median"]
     assert list(rec.table.index) == [*TASKS, "median"]
-    assert set(rec.table.columns) == {"ar", "duo", *(f"{m} γ={b}" for m in ("sps", "pld") for b in (2, 4, 8))}
+    retrieval = {f"sps+retrieval γ={b}, retrieval={r}" for b in (2, 4, 8) for r in RETRIEVAL_CAPS}
+    retrieval |= {f"duo+retrieval, retrieval={r}" for r in RETRIEVAL_CAPS}
+    assert set(rec.table.columns) == {"ar", "duo", *(f"{m} γ={b}" for m in ("sps", "pld") for b in (2, 4, 8)),
+                                      *retrieval}
     assert median["ar"] == 1.0
     assert rec.setting == median.idxmax() and rec.speedup == pytest.approx(median.max())
-    assert rec.runner_up.split()[0] != rec.method  # the best of another method
+    assert method_of(rec.runner_up) != rec.method  # the best of another method
     assert rec.margin == pytest.approx(median.max() / median[rec.runner_up]) and rec.margin >= 1
     assert "hf" in rec.not_predicted and "not predicted" in str(rec)
-    assert f"runner-up {rec.runner_up.replace(' γ=', ' with budget=')}" in str(rec)
+    described = rec.runner_up.replace(" γ=", " with budget=").replace("sps+retrieval", "sps")
+    assert f"runner-up {described.replace('duo+retrieval,', 'duo with budget=' + repr('auto') + ',')}" in str(rec)
+
+
+def test_a_retrieval_setting_says_what_to_pass_to_generate():
+    table = pd.DataFrame({"ar": [1.0], "sps γ=3": [1.1], "sps+retrieval γ=3, retrieval=8": [1.3],
+                          "duo+retrieval, retrieval=4": [1.2]}, index=["median"])
+    best, runner_up = pick(table)
+    assert (best, runner_up) == ("sps+retrieval γ=3, retrieval=8", "duo+retrieval, retrieval=4")
+    rec = Recommendation(best, runner_up, table, 1.0, "given", 0.5, "here")
+    assert rec.kwargs == {"method": "sps", "budget": 3, "retrieval": 8}
+    rec = Recommendation(runner_up, best, table, 1.0, "given", 0.5, "here")
+    assert rec.kwargs == {"method": "duo", "budget": "auto", "retrieval": 4}
+    assert str(rec).startswith("use duo with budget='auto', retrieval=4: predicted 1.20x AR")
 
 
 def test_the_duo_correction_can_flip_the_pick(default_pair):

@@ -194,7 +194,7 @@ def recommend_text(rec, checks: pd.DataFrame, profile_label: str | None = None,
     """This run's `recommend` answer (`rec`) beside the committed check for this CPU
     (recommend_checks.csv, run "cpu"), and why the two can differ."""
     row = checks.set_index("run").loc["cpu"]
-    here = "duo (budget chosen per round)" if rec.method == "duo" else f"sps γ={rec.budget}"
+    here = "duo (budget chosen per round)" if rec.setting == "duo" else rec.setting
     inputs = ", ".join(x for x in (f"profile `{profile_label}`" if profile_label else "",
                                    f"{prompts_per_task} prompts per task" if prompts_per_task else "") if x)
     text = (f"This run's `recommend` ({inputs}) picks **{here}**, predicted {rec.speedup:.2f}x AR. The committed "
@@ -207,7 +207,7 @@ def recommend_text(rec, checks: pd.DataFrame, profile_label: str | None = None,
         return text + "Both pick the same setting."
     reason = ("Each predicts from its own inputs: this cell from this run's profile and prompts, the check "
               "from its committed profile and the fair run's prompts, so the α per task and the costs differ")
-    if row.pick.split()[0] == rec.method == "sps":
+    if row.pick.split()[0] == rec.setting.split()[0] == "sps":
         theirs = int(row.pick.split("=")[1])
         column = f"sps γ={theirs}"
         if column in rec.table:

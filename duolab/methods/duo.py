@@ -24,7 +24,10 @@ The first round overlaps the two prefills (the draft drafts a single token), so 
 to AR's. Verification is lossless at every temperature: drafts are greedy (point masses), so a
 token passes with probability p(token) and the committed token is always distributed as p; which
 block is verified next depends only on tokens the target committed.
-`duo(budget=8, catch_up=0, outcomes=False)` is the paper's schedule.
+`duo(budget=8, catch_up=0, outcomes=False)` is the paper's schedule. With `retrieval=N` each
+round's forward also verifies prompt lookup's chain (up to N tokens) after the block, or alone
+where the round would start empty; the block and the chain are point masses, so verification
+stays exact, and the tree carries on where a sequence begins with what was committed.
 A worker that dies or hangs mid-generation is dropped; the target finishes alone (AR) and the
 stats say `worker_failed`."""
 

@@ -1,6 +1,7 @@
 """Sequential speculative decoding: draft, then verify, in turn. Speculative sampling (SpS) drafts
 with the draft model, prompt lookup (PLD) copies from earlier n-grams; one loop serves both, since
-the verifier does not care who drafted. The parallel schedule is duolab/methods/duo.py.
+the verifier does not care who drafted, and SpS with `retrieval=` uses both sources in one round.
+The parallel schedule is duolab/methods/duo.py.
 """
 
 from __future__ import annotations

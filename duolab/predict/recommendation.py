@@ -3,7 +3,8 @@ workloads (pure: numbers in, a table out; `duolab.measure.recommend` measures th
 
 Every method is a candidate: AR (1x by definition), SpS at every budget of `budgets`, PLD at every
 budget up to what the workloads recorded (its drafts cost nothing; its verification costs T_t(n)),
-and duo at its defaults; the setting with the highest median speedup over the tasks wins, as in
+duo at its defaults, and, where the workloads recorded prompt lookups, SpS and duo with retrieved
+chains (`retrieval=` each of `retrieval_caps`; SpS at every budget); the setting with the highest median speedup over the tasks wins, as in
 the fair table, and the runner-up is named with its margin. `hf` (transformers' assisted
 generation) is listed as not predicted: its own draft loop and schedule are not in the profile.
 The simulator is kinder to duo than a real run: it has no process, channel or cache effects
@@ -25,6 +26,7 @@ from duolab.paths import DATA_DIR
 from duolab.predict.budget import predicted_tokens_per_s
 from duolab.predict.regime import BUDGETS
 
+RETRIEVAL_CAPS = (4, 8, 16)  # retrieval= settings predicted for sps and duo
 NOT_PREDICTED = {"hf": "transformers' assisted generation runs its own draft loop and budget schedule, "
                        "which the latency profile does not measure"}
 # The committed fair runs with a duo report (methods_duo.csv): the simulator's duo against measured.
@@ -36,7 +38,7 @@ CALIBRATION_RUNS = {"cpu": DATA_DIR / "results", "gpu": DATA_DIR / "results" / "
 class Recommendation:
     """The fastest predicted setting for one pair on one machine, and the runner-up. `table`:
     predicted speedup over AR per task (rows, and "median") and setting (columns "ar", "sps γ=N",
-    "pld γ=N", "duo")."""
+    "pld γ=N", "duo", "sps+retrieval γ=N, retrieval=R", "duo+retrieval, retrieval=R")."""
 
     setting: str  # a column of `table`
     runner_up: str
@@ -49,12 +51,19 @@ class Recommendation:
 
     @property
     def method(self) -> str:
-        return self.setting.split()[0]
+        return method_of(self.setting)
 
     @property
     def budget(self) -> int | str | None:
         """SpS's or PLD's γ, "auto" for duo, None for AR."""
-        return int(self.setting.split("=")[1]) if "=" in self.setting else ("auto" if self.method == "duo" else None)
+        if " γ=" in self.setting:
+            return int(self.setting.split(" γ=")[1].split(",")[0])
+        return "auto" if self.method == "duo" else None
+
+    @property
+    def retrieval(self) -> int:
+        """The setting's cap on retrieved tokens a round (0: none)."""
+        return int(self.setting.split("retrieval=")[1]) if "retrieval=" in self.setting else 0
 
     @property
     def speedup(self) -> float:
@@ -66,8 +75,9 @@ class Recommendation:
         return self.speedup / float(self.table.loc["median", self.runner_up])
 
     def best_of(self, method: str) -> str:
-        """The best predicted setting of one method ("sps", "pld", "duo", "ar")."""
-        cols = [c for c in self.table if c.split()[0] == method]
+        """The best predicted setting of one family ("sps", "pld", "duo", "ar", "sps+retrieval",
+        "duo+retrieval")."""
+        cols = [c for c in self.table if family_of(c) == method]
         return max(cols, key=lambda c: self.table.loc["median", c])
 
     @property
@@ -85,15 +95,16 @@ class Recommendation:
     @property
     def kwargs(self) -> dict:
         """What to pass to `generate`: `generate(pair, prompt, **rec.kwargs)`."""
-        return {"method": self.method} if self.budget is None else {"method": self.method, "budget": self.budget}
+        kwargs = {"method": self.method} if self.budget is None else {"method": self.method, "budget": self.budget}
+        return {**kwargs, "retrieval": self.retrieval} if self.retrieval else kwargs
 
     def __str__(self) -> str:
         med = self.table.loc["median"]
         lines = [f"use {_describe(self.setting)}: predicted {self.speedup:.2f}x AR, median over "
                  f"{len(self.table) - 1} tasks; runner-up {_describe(self.runner_up)} at "
                  f"{med[self.runner_up]:.2f}x ({self.margin:.2f}x margin)"]
-        for method in ("ar", "sps", "pld", "duo"):
-            if any(c.split()[0] == method for c in self.table):
+        for method in ("ar", "sps", "pld", "sps+retrieval", "duo+retrieval", "duo"):
+            if any(family_of(c) == method for c in self.table):
                 best = self.best_of(method)
                 lines.append(f"  {_describe(best) if method != 'sps' else 'sps at its best ' + best[4:]}: "
                              f"{med[best]:.2f}x AR")
@@ -106,9 +117,20 @@ class Recommendation:
     __repr__ = __str__
 
 
+def family_of(setting: str) -> str:
+    """"sps" of "sps γ=3", "duo+retrieval" of "duo+retrieval, retrieval=8", ..."""
+    return setting.split()[0].rstrip(",")
+
+
+def method_of(setting: str) -> str:
+    """The method a setting runs (`generate`'s method=): "sps" for sps+retrieval too."""
+    return family_of(setting).split("+")[0]
+
+
 def _describe(setting: str) -> str:
-    return {"ar": "ar (no drafting)", "duo": "duo with budget='auto'"}.get(
+    described = {"ar": "ar (no drafting)", "duo": "duo with budget='auto'"}.get(
         setting, setting.replace(" γ=", " with budget="))
+    return described.replace("sps+retrieval", "sps").replace("duo+retrieval,", "duo with budget='auto',")
 
 
 def duo_prediction_error(runs: dict[str, Path] | None = None, leave_out: str | None = None) -> tuple[float, str]:
@@ -125,10 +147,11 @@ def duo_prediction_error(runs: dict[str, Path] | None = None, leave_out: str | N
 
 
 def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], budgets=BUDGETS,
-                       duo_error: float = 1.0, pld_budgets=None) -> pd.DataFrame:
+                       duo_error: float = 1.0, pld_budgets=None, retrieval_caps=RETRIEVAL_CAPS) -> pd.DataFrame:
     """Predicted speedup over AR, per task (rows, then "median") and setting (columns); duo's
     divided by `duo_error`; PLD (at `pld_budgets`, default: `budgets` up to what the workloads
-    recorded) where the workloads recorded prompt lookups."""
+    recorded), SpS and duo with retrieval (at `retrieval_caps`) where the workloads recorded
+    prompt lookups."""
     pld_budgets = [b for b in (budgets if pld_budgets is None else pld_budgets) if b <= LOOKUP_CAP]
     rows = {}
     for task, work in workloads.items():
@@ -137,6 +160,12 @@ def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], 
         if work.lookups:
             row.update({f"pld γ={b}": predicted_tokens_per_s(profile, work, "pld", b) / ar for b in pld_budgets})
         row["duo"] = predicted_tokens_per_s(profile, work, "duo", "auto") / ar / duo_error
+        if work.lookups:
+            for r in retrieval_caps:
+                row.update({f"sps+retrieval γ={b}, retrieval={r}":
+                            predicted_tokens_per_s(profile, work, "sps", b, retrieval=r) / ar for b in budgets})
+                row[f"duo+retrieval, retrieval={r}"] = (
+                    predicted_tokens_per_s(profile, work, "duo", "auto", retrieval=r) / ar / duo_error)
         rows[task] = row
     table = pd.DataFrame(rows).T
     table.loc["median"] = table.median()
@@ -144,8 +173,9 @@ def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], 
 
 
 def pick(table: pd.DataFrame) -> tuple[str, str]:
-    """The best setting by median over tasks, and the best setting of another method (runner-up)."""
+    """The best setting by median over tasks, and the best setting of another method (runner-up;
+    sps+retrieval counts as sps, duo+retrieval as duo)."""
     med = table.loc["median"].sort_values(ascending=False)
     best = med.index[0]
-    runner_up = next((c for c in med.index if c.split()[0] != best.split()[0]), med.index[min(1, len(med) - 1)])
+    runner_up = next((c for c in med.index if method_of(c) != method_of(best)), med.index[min(1, len(med) - 1)])
     return best, runner_up
