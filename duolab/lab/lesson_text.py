@@ -228,8 +228,9 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame]) -> st
     sims = join_and([f"{g.loc['median', 'duo+retrieval / best simple']:.2f}x on the {name} profile"
                      for name, g in gates.items()])
     text = (f"**Retrieved chains, measured.** duo with retrieval reached {med['duo+retrieval']:.2f}x AR "
-            f"(median over tasks, its best cap per task), the best of AR, PLD and SpS at its best γ "
-            f"{med['best simple']:.2f}x: a ratio of {med['duo+retrieval / best simple']:.2f}x. It is ahead of "
+            f"(median over tasks, its best cap per task), while the best of AR, PLD and SpS at its best γ "
+            f"reached {med['best simple']:.2f}x; task by task, duo with retrieval over that best simple method "
+            f"is {med['duo+retrieval / best simple']:.2f}x in the median. It is ahead of "
             f"that best simple method on {len(ahead)} of {len(tasks)} tasks"
             f"{' (' + join_and(ahead) + ')' if ahead else ''}")
     text += f", and slower than AR on {join_and(below_ar)}. " if below_ar else ", and never slower than AR. "
