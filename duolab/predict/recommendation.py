@@ -175,7 +175,7 @@ def predicted_speedups(profile: LatencyProfile, workloads: dict[str, Workload], 
 def pick(table: pd.DataFrame) -> tuple[str, str]:
     """The best setting by median over tasks, and the best setting of another method (runner-up;
     sps+retrieval counts as sps, duo+retrieval as duo)."""
-    med = table.loc["median"].sort_values(ascending=False)
+    med = table.loc["median"].sort_values(ascending=False, kind="stable")  # a tie: the earlier column
     best = med.index[0]
     runner_up = next((c for c in med.index if method_of(c) != method_of(best)), med.index[min(1, len(med) - 1)])
     return best, runner_up
