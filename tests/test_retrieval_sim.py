@@ -2,6 +2,7 @@
 verifies the model's drafts and what prompt lookup proposes after them, or a retrieved chain alone
 where there is nothing else to verify. And the gate built on it (duolab.lab.retrieval_gate)."""
 
+import pandas as pd
 import pytest
 
 from duolab.lab.retrieval_gate import gate_table, gate_verdict
@@ -86,3 +87,17 @@ def test_the_gate_reads_the_best_setting_of_every_method():
     assert table.loc["fresh", "duo"] == pytest.approx(
         predicted_tokens_per_s(synthetic(**FLAT), work, "duo", "auto") / predicted_tokens_per_s(synthetic(**FLAT), work, "ar", 1))
     assert "gate" in gate_verdict({"flat": table})
+
+
+def test_the_lessons_sentence_reads_the_measured_table():
+    from duolab.lab.lesson_text import retrieval_text
+
+    cols = ["duo+retrieval", "best simple", "sps+retrieval", "duo", "duo+retrieval / best simple",
+            "duo+retrieval / sps+retrieval"]
+    measured = pd.DataFrame([[1.2, 1.0, 1.1, 1.3, 1.2, 1.09], [0.9, 1.5, 1.0, 1.0, 0.6, 0.9],
+                             [1.05, 1.25, 1.05, 1.15, 0.9, 0.995]], index=["a", "b", "median"], columns=cols)
+    text = retrieval_text(measured)
+    assert "reached 1.05x AR" in text and "ahead of that best simple method on 1 of 2 tasks (a)" in text
+    assert "slower than AR on b" in text and "retrieval costs duo" in text and "simulation" not in text
+    gate = pd.DataFrame({"duo+retrieval / best simple": [1.08]}, index=["median"])
+    assert "1.08x on the h200 profile (simulated, not measured)" in retrieval_text(measured, {"h200": gate})

@@ -219,14 +219,12 @@ def hedging_text(mean_k: pd.Series, prompts_per_task: int) -> str:
             f"least hedging: " + ", ".join(f"{task} {k:.2f}" for task, k in ranked.items()) + ".")
 
 
-def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame]) -> str:
-    """Notebook 07: the measured round-robin with retrieved chains (retrieval_gate.measured_comparison's
-    table) beside the simulation that gated it (retrieval_gate.gate_table per profile)."""
+def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None = None) -> str:
+    """Notebooks 05 and 07: a measured round-robin with retrieved chains (retrieval_gate.measured_comparison's
+    table), and, for the real pair, the simulation that gated it (retrieval_gate.gate_table per profile)."""
     med, tasks = measured.loc["median"], measured.drop("median")
     ahead = [t for t in tasks.index if tasks.loc[t, "duo+retrieval / best simple"] > 1]
     below_ar = [t for t in tasks.index if tasks.loc[t, "duo+retrieval"] < 1]
-    sims = join_and([f"{g.loc['median', 'duo+retrieval / best simple']:.2f}x on the {name} profile"
-                     for name, g in gates.items()])
     text = (f"**Retrieved chains, measured.** duo with retrieval reached {med['duo+retrieval']:.2f}x AR "
             f"(median over tasks, its best cap per task), while the best of AR, PLD and SpS at its best γ "
             f"reached {med['best simple']:.2f}x; task by task, duo with retrieval over that best simple method "
@@ -235,6 +233,11 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame]) -> st
             f"{' (' + join_and(ahead) + ')' if ahead else ''}")
     text += f", and slower than AR on {join_and(below_ar)}. " if below_ar else ", and never slower than AR. "
     text += (f"SpS with retrieval reached {med['sps+retrieval']:.2f}x, so the parallel schedule adds "
-             f"{med['duo+retrieval / sps+retrieval']:.2f}x on top of retrieval here. The simulation that "
-             f"gated this work predicted a ratio of {sims} (simulated, not measured).")
+             f"{med['duo+retrieval / sps+retrieval']:.2f}x on top of retrieval here. duo without retrieval "
+             f"reached {med['duo']:.2f}x: retrieval {'helps' if med['duo+retrieval'] > med['duo'] else 'costs'} "
+             f"duo on this pair.")
+    if gates:
+        sims = join_and([f"{g.loc['median', 'duo+retrieval / best simple']:.2f}x on the {name} profile"
+                         for name, g in gates.items()])
+        text += f" The simulation that gated this work predicted a ratio of {sims} (simulated, not measured)."
     return text
