@@ -172,6 +172,12 @@ class Workload:
     # and how many of them the target's greedy output continues with); lets the simulator replay PLD
     lookups: list[list[tuple[int, int]]] | None = None
 
+    @classmethod
+    def from_json(cls, saved: dict) -> Workload:
+        """A workload saved as JSON (`dataclasses.asdict`), its pairs tuples again, as measured."""
+        lookups = [[tuple(x) for x in prompt] for prompt in saved["lookups"]] if saved.get("lookups") else None
+        return cls(**{**saved, "shapes": [tuple(s) for s in saved["shapes"]], "lookups": lookups})
+
 
 def _ratio(a: float, b: float) -> float:
     return max(a, b) / min(a, b) if min(a, b) > 0 else float("inf")

@@ -83,21 +83,22 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def tables_only(args: argparse.Namespace) -> None:
-    """The summary, fair and retrieval tables again from a run's raw rows (no generations)."""
+def write_tables(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A run's summary (written), then its printed tables (fair and retrieval ones written)."""
     out = results_dir()
-    raw = pd.read_csv(out / f"{args.name}_raw.csv")
     summary = summarize(raw)
     if "sps" in summary.method.values:
         summary = relative_to(summary, summary[summary.method == "sps"].label.iloc[0])
-    save_table(summary, out / f"{args.name}_summary.csv")
-    print_tables(raw, summary, list(dict.fromkeys(raw.task)), out / f"{args.name}_fair.csv")
+    save_table(summary, out / f"{name}_summary.csv")
+    print_tables(raw, summary, list(dict.fromkeys(raw.task)), out / f"{name}_fair.csv")
+    return summary
 
 
 def main() -> None:
     args = parse_args()
-    if args.tables_only:
-        return tables_only(args)
+    if args.tables_only:  # no generations: the tables again from the run's raw rows
+        write_tables(pd.read_csv(results_dir() / f"{args.name}_raw.csv"), args.name)
+        return
     fair = args.methods is None
     t0 = time.time()
     load = {"target_device": args.target_device, "dtype": DTYPES[args.dtype] if args.dtype else None}
@@ -129,15 +130,10 @@ def main() -> None:
         for other in (slow, on_gpu):
             if other is not None:
                 other.close()
-        summary = summarize(raw)
-        if "sps" in summary.method.values:
-            sps_label = summary[summary.method == "sps"].label.iloc[0]
-            summary = relative_to(summary, sps_label)
         out = results_dir()
         (out / args.name).parent.mkdir(parents=True, exist_ok=True)  # --name may name a subfolder
         save_table(raw, out / f"{args.name}_raw.csv")
-        save_table(summary, out / f"{args.name}_summary.csv")
-        print_tables(raw, summary, args.tasks, out / f"{args.name}_fair.csv")
+        summary = write_tables(raw, args.name)
         if "duo" in set(summary.label) and not args.no_duo_report:  # needs the pair: its profile and each task's greedy agreement
             report_duo(pair, summary, args.tasks, args.prompts, args.max_new_tokens, out / f"{args.name}_duo.csv",
                        args.profile_out, run_profiles)

@@ -235,7 +235,8 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None
     text += (f"SpS with retrieval reached {med['sps+retrieval']:.2f}x, so the parallel schedule adds "
              f"{med['duo+retrieval / sps+retrieval']:.2f}x on top of retrieval here. duo without retrieval "
              f"reached {med['duo']:.2f}x: retrieval {'helps' if med['duo+retrieval'] > med['duo'] else 'costs'} "
-             f"duo on this pair.")
+             f"duo on this pair. duo, with retrieval or without, uses two cores (its draft worker's and the "
+             f"target's); every other method uses one.")
     if gates:
         sims = join_and([f"{g.loc['median', 'duo+retrieval / best simple']:.2f}x on the {name} profile"
                          for name, g in gates.items()])

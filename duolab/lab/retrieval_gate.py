@@ -53,11 +53,7 @@ def save_workloads(workloads: dict[str, Workload], path: Path) -> None:
 
 
 def load_workloads(path: Path) -> dict[str, Workload]:
-    def one(d: dict) -> Workload:
-        lookups = [[tuple(x) for x in prompt] for prompt in d["lookups"]] if d.get("lookups") else None
-        return Workload(**{**d, "shapes": [tuple(s) for s in d["shapes"]], "lookups": lookups})
-
-    return {t: one(d) for t, d in json.loads(path.read_text()).items()}
+    return {t: Workload.from_json(d) for t, d in json.loads(path.read_text()).items()}
 
 
 def _best(profile: LatencyProfile, work: Workload, method: str, settings) -> tuple[float, str]:

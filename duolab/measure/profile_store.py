@@ -147,9 +147,7 @@ def workload_estimate(pair: Pair, prompts: list[str] | None = None, verbose: boo
     digest = hashlib.sha256("\0".join(used).encode()).hexdigest()[:12]
     path = profile_cache_path(pair, False).parent.parent / "workloads" / f"{_pair_id(pair)}-{digest}.json"
     if path.exists():
-        saved = json.loads(path.read_text())
-        lookups = [[tuple(x) for x in prompt] for prompt in saved["lookups"]] if saved.get("lookups") else None
-        workload = Workload(**{**saved, "shapes": [tuple(s) for s in saved["shapes"]], "lookups": lookups})
+        workload = Workload.from_json(json.loads(path.read_text()))
     else:
         if verbose:
             print(f"measuring this pair's greedy agreement (the prior alpha) on {source}: "
