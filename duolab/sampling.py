@@ -103,19 +103,70 @@ def verify_block(
     n = len(draft_tokens)
     if target_probs.shape[0] != n + 1:
         raise ValueError(f"need {n + 1} target distributions for {n} draft tokens, got {target_probs.shape[0]}")
-    for i, tok in enumerate(draft_tokens):
-        p = target_probs[i]
-        p_tok = float(p[tok])
-        q_tok = 1.0 if draft_probs is None else float(draft_probs[i, tok])
-        if p_tok >= q_tok or (p_tok > 0.0 and _uniform(generator) * q_tok < p_tok):
-            continue  # accepted (no random draw when the answer is certain, e.g. greedy)
-        if draft_probs is None:
-            residual = p.clone()
-            residual[tok] = 0.0
+    rows = None if draft_probs is None else list(draft_probs)
+    verdict = verify_tree(target_probs, draft_tokens, list(range(-1, n - 1)), rows, generator)
+    return BlockVerdict(verdict.accepted, verdict.next_token)
+
+
+@dataclass
+class TreeVerdict:
+    """Outcome of verifying a draft tree: the nodes that passed, root to leaf (`path`), and the
+    token the target adds after the last of them."""
+
+    path: list[int]
+    next_token: int
+
+    @property
+    def accepted(self) -> int:
+        return len(self.path)
+
+
+def verify_tree(
+    target_probs: torch.Tensor,
+    tokens: list[int],
+    parents: list[int],
+    draft_probs: list[torch.Tensor | None] | None,
+    generator: torch.Generator | None,
+) -> TreeVerdict:
+    """Verify a draft tree (node i: `tokens[i]` after node `parents[i]`, -1 the root) against the
+    target's distributions: row 0 after the root, row i + 1 after node i.
+
+    From the root down, each node's children are tried in order, each with the chain rule of
+    `verify_block` against what is left of p: child c (drawn from q, or a point mass when its
+    `draft_probs` entry is None) passes with probability min(1, r(c) / q(c)); on a rejection r
+    becomes norm(max(0, r - q)) (for a point mass: r without c) and the next child is tried. When
+    no child passes, the target's token is drawn from the final r. This is multi-draft
+    speculative sampling (each committed token is distributed exactly as p), so model chains and
+    retrieved point masses may share a tree. A chain (every parent the previous node) gives
+    exactly `verify_block`'s verdict, random draws included."""
+    n = len(tokens)
+    if target_probs.shape[0] != n + 1 or len(parents) != n:
+        raise ValueError(f"need {n + 1} target distributions and {n} parents for {n} nodes, "
+                         f"got {target_probs.shape[0]} and {len(parents)}")
+    children: list[list[int]] = [[] for _ in range(n + 1)]  # [0]: the root's, [i + 1]: node i's
+    for i, parent in enumerate(parents):
+        if not -1 <= parent < i:
+            raise ValueError(f"node {i}'s parent {parent} must come before it (or be -1, the root)")
+        children[parent + 1].append(i)
+    node, path = -1, []
+    while True:
+        r = target_probs[node + 1]
+        for child in children[node + 1]:
+            tok = tokens[child]
+            q = None if draft_probs is None else draft_probs[child]
+            r_tok, q_tok = float(r[tok]), 1.0 if q is None else float(q[tok])
+            if r_tok >= q_tok or (r_tok > 0.0 and _uniform(generator) * q_tok < r_tok):
+                path.append(child)
+                node = child
+                break
+            if q is None:
+                residual = r.clone()
+                residual[tok] = 0.0
+            else:
+                residual = (r - q).clamp_min(0.0)
+            r = _normalized_residual(residual, r)
         else:
-            residual = (p - draft_probs[i]).clamp_min(0.0)
-        return BlockVerdict(i, sample(_normalized_residual(residual, p), generator))
-    return BlockVerdict(n, sample(target_probs[n], generator))
+            return TreeVerdict(path, sample(r, generator))
 
 
 def _normalized_residual(residual: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -127,18 +178,3 @@ def _normalized_residual(residual: torch.Tensor, p: torch.Tensor) -> torch.Tenso
     to rounding, so the correction is drawn from p: the committed token stays distributed as p."""
     total = residual.sum()
     return residual / total if total > 0 else p
-
-
-def choose_candidate(
-    target_probs: torch.Tensor, candidates: list[int], generator: torch.Generator | None,
-    token: int | None = None,
-) -> tuple[int | None, int]:
-    """Verify k deterministic alternative first tokens with one target distribution.
-
-    Sample t ~ p; the candidate equal to t (if any) is accepted. t is committed either way, so the
-    committed token is distributed exactly as p. A caller that already drew t from p (duo's
-    verifier draws it as the bonus token) passes it as `token`; drawing again would waste a random
-    number and change every seeded output. Returns (index of accepted candidate or None, t).
-    """
-    t = sample(target_probs, generator) if token is None else int(token)
-    return (candidates.index(t) if t in candidates else None), t

@@ -65,6 +65,16 @@ def letter_pair(tmp_path_factory):
     pair.close()
 
 
+@pytest.fixture(scope="session")
+def rough_letter_pair(tmp_path_factory):
+    """The letter pair with a noisier draft head: sps and hf sample their drafts from q, and a wrong
+    residual rule only shows where q differs from p (with noise=0.25 it took > 1000 samples)."""
+    pair = load_pair(*build_toy_pair(tmp_path_factory.mktemp("rough_letters"), letters=3, head_scale=6.0,
+                                     noise=1.0))
+    yield pair
+    pair.close()
+
+
 def assert_matches_ar(pair, prompt: str, ar, got, what=""):
     """Greedy output against AR's: identical in fp32. A half-precision target may part from AR
     only where AR's two best logits tie at the dtype's resolution (a block forward rounds
@@ -75,3 +85,33 @@ def assert_matches_ar(pair, prompt: str, ar, got, what=""):
     d = first_divergence(pair, prompt, ar, got)
     assert d is None or d.within_rounding, (what, d)
     return d
+
+
+def broken_tree_verify(origin: str | None = None):
+    """A `TokenTree.verify` with the classic mistake, for negative controls: after a rejected child
+    the verifier goes on as if nothing was rejected, not with what is left (norm(max(0, r - q)),
+    for a point mass r without the rejected token), so the correction can be the rejected token
+    again. Broken at every node, or only at children of the given origin ("lookup": the
+    retrieved tokens)."""
+    from duolab.sampling import TreeVerdict, sample
+
+    def verify(tree, probs, generator):
+        node, path = -1, []
+        while True:
+            r = probs[node + 1]
+            for child in (c for c in range(len(tree)) if tree.parents[c] == node):
+                tok, q = tree.tokens[child], tree.q[child]
+                r_tok, q_tok = float(r[tok]), 1.0 if q is None else float(q[tok])
+                if r_tok >= q_tok or (r_tok > 0 and float(torch.rand((), generator=generator)) * q_tok < r_tok):
+                    path.append(child)
+                    node = child
+                    break
+                if origin is None or tree.origins[child] == origin:
+                    continue  # wrong: the rejected token keeps its mass
+                else:
+                    residual = (r - q).clamp_min(0.0) if q is not None else r.clone().index_fill_(0, torch.tensor(tok), 0.0)
+                    r = residual / residual.sum() if residual.sum() > 0 else r
+            else:
+                return TreeVerdict(path, sample(r, generator))
+
+    return verify

@@ -10,11 +10,12 @@ import pytest
 import duolab.methods.duo
 from duolab import generate, load_pair
 from duolab.lab.lossless import END, chi_square_test, exact_prefix_distribution
+from duolab.methods.token_tree import TokenTree
 from duolab.methods.worker import held_worker
 from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
 from recipe.toy import build_toy_pair
-from tests.conftest import assert_matches_ar, identity_prompts
+from tests.conftest import assert_matches_ar, broken_tree_verify, identity_prompts
 
 
 @pytest.fixture(scope="module")
@@ -171,16 +172,11 @@ def test_duo_sampling_is_lossless(letter_pair, every_outcome_drafted, sampling, 
     assert p > 1e-3, f"chi2={stat:.1f} dof={dof} p={p:.2e}"
 
 
-def accept_the_first_draft(target_probs, candidates, generator, token=None):
-    """A broken choice: commit the draft's main first token whatever the target drew."""
-    return 0, candidates[0]
-
-
-def test_the_test_catches_a_broken_candidate_choice(letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.methods.duo, "choose_candidate", accept_the_first_draft)
-    stat, dof, p, share = duo_fit(letter_pair, SamplingConfig(1.0), 100, catch_up=0, outcomes=False)
-    print(f"duo, broken choice: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
-    assert p < 1e-3, f"a broken candidate choice went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
+def test_the_test_catches_a_broken_residual_rule(letter_pair, monkeypatch):
+    monkeypatch.setattr(TokenTree, "verify", broken_tree_verify())
+    stat, dof, p, share = duo_fit(letter_pair, SamplingConfig(1.0), 600, catch_up=2, outcomes=False)
+    print(f"duo, broken residual: chi2={stat:.1f} dof={dof} p={p:.3g} decided by {share}")
+    assert p < 1e-3, f"a broken verifier went unnoticed: chi2={stat:.1f} dof={dof} p={p:.2e}"
 
 
 @pytest.mark.parametrize("mode", ["crash", "hang"])

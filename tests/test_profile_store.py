@@ -66,7 +66,7 @@ def test_bad_workload_prompts(toy_pair, bad, match):
 
 
 def test_workload_prompts_only_where_used(toy_pair):
-    with pytest.raises(ValueError, match="workload_prompts= is used only by duo"):
+    with pytest.raises(ValueError, match="workload_prompts= is used only by options that choose per round"):
         generate(toy_pair, "The cat", method="sps", max_new_tokens=4, workload_prompts=["A cat"])
 
 

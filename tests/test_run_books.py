@@ -18,10 +18,10 @@ from duolab.methods.drafting import (
     Drafter,
     DraftPlan,
     DraftTree,
-    PromptLookupDrafter,
 )
 from duolab.methods.duo import WorkerDrafter
 from duolab.methods.registry import GenerationSettings, check_call
+from duolab.methods.retrieval import PromptLookupDrafter
 from duolab.methods.speculative import speculative_loop
 from duolab.run import Run
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from duolab.sampling import SamplingConfig, choose_candidate, logits_to_probs, verify_block
+from duolab.sampling import SamplingConfig, logits_to_probs, verify_block
 
 
 def test_greedy_is_a_point_mass_at_argmax():
@@ -55,21 +55,6 @@ def test_one_step_verification_outputs_target_distribution(deterministic):
     assert torch.allclose(counts / n, p, atol=0.01)
 
 
-def test_choose_candidate_commits_a_target_sample():
-    p = torch.tensor([0.2, 0.5, 0.3])
-    gen = torch.Generator().manual_seed(1)
-    counts = torch.zeros(3)
-    hits = 0
-    for _ in range(20000):
-        idx, tok = choose_candidate(p, [2, 1], gen)
-        counts[tok] += 1
-        hits += idx is not None
-        if idx is not None:
-            assert [2, 1][idx] == tok
-    assert torch.allclose(counts / 20000, p, atol=0.012)
-    assert hits / 20000 == pytest.approx(0.8, abs=0.015)
-
-
 def test_an_all_zero_residual_falls_back_to_p(monkeypatch):
     # p and q agree except on the draft token, where rounding left q(d) above p(d): max(p - q, 0)
     # is all zeros, and normalising it would be 0/0 (NaN, and multinomial raises)
@@ -92,10 +77,3 @@ def test_an_all_zero_residual_falls_back_to_p(monkeypatch):
     assert (v.accepted, v.next_token) == (0, 1)
 
 
-def test_choose_candidate_takes_a_token_already_drawn():
-    # duo draws t ~ p as the verifier's bonus token and hands it over: no second draw
-    gen = torch.Generator().manual_seed(3)
-    state = gen.get_state()
-    assert choose_candidate(torch.tensor([0.2, 0.5, 0.3]), [2, 1], gen, token=1) == (1, 1)
-    assert choose_candidate(torch.tensor([0.2, 0.5, 0.3]), [2, 1], gen, token=0) == (None, 0)
-    assert torch.equal(gen.get_state(), state)

@@ -4,13 +4,13 @@ ties in half precision), sampled output has AR's distribution (chi-square tests 
 import pytest
 import torch
 
-import duolab.methods.speculative
 from duolab import generate, load_pair
 from duolab.lab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
+from duolab.methods.token_tree import TokenTree
 from duolab.prompts import TASKS
-from duolab.sampling import BlockVerdict, SamplingConfig, sample
+from duolab.sampling import SamplingConfig
 from recipe.toy import build_toy_pair
-from tests.conftest import assert_matches_ar, identity_prompts
+from tests.conftest import assert_matches_ar, broken_tree_verify, identity_prompts
 
 SPECULATIVE = [("sps", {"budget": 4}), ("sps", {"budget": 1}), ("pld", {"budget": 6}), ("hf", {"budget": 4})]
 
@@ -49,18 +49,6 @@ def test_speculative_stats_are_consistent(toy_pair):
 SAMPLING_CASES = [SamplingConfig(1.0), SamplingConfig(0.7, 0, 0.9)]
 
 
-def broken_verify_block(target_probs, draft_tokens, draft_probs, generator):
-    """The classic mistake: resample the correction from p instead of norm(max(0, p - q))
-    (for a deterministic draft, q is a point mass: p without the rejected token)."""
-    for i, tok in enumerate(draft_tokens):
-        p = float(target_probs[i, tok])
-        q = 1.0 if draft_probs is None else float(draft_probs[i, tok])
-        if p >= q or float(torch.rand((), generator=generator)) * q < p:
-            continue
-        return BlockVerdict(i, sample(target_probs[i], generator))
-    return BlockVerdict(len(draft_tokens), sample(target_probs[-1], generator))
-
-
 # sps, pld and hf on the letter pair (6 tokens, EOS likely): the exact distribution of 3 tokens is
 # small, so a few hundred samples give a sharp test
 LETTERS_PROMPT = "abcab"  # "ab" occurred before, so prompt lookup proposes "c a b" from the first round
@@ -95,18 +83,8 @@ def test_pld_sampling_is_lossless(letter_pair, sampling):
 
 
 def test_the_pld_test_catches_a_broken_residual_rule(letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.methods.speculative, "verify_block", broken_verify_block)
+    monkeypatch.setattr(TokenTree, "verify", broken_tree_verify())
     assert_caught(letter_pair, "pld", 300, budget=3)
-
-
-@pytest.fixture(scope="module")
-def rough_letter_pair(tmp_path_factory):
-    """The letter pair with a noisier draft head: sps and hf sample their drafts from q, and a wrong
-    residual rule only shows where q differs from p (with noise=0.25 it took > 1000 samples)."""
-    pair = load_pair(*build_toy_pair(tmp_path_factory.mktemp("rough_letters"), letters=3, head_scale=6.0,
-                                     noise=1.0))
-    yield pair
-    pair.close()
 
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES, ids=["T1.0", "T0.7-top_p0.9"])
@@ -115,7 +93,7 @@ def test_sps_sampling_is_lossless(rough_letter_pair, sampling):
 
 
 def test_the_test_catches_a_broken_residual_rule(rough_letter_pair, monkeypatch):
-    monkeypatch.setattr(duolab.methods.speculative, "verify_block", broken_verify_block)
+    monkeypatch.setattr(TokenTree, "verify", broken_tree_verify())
     assert_caught(rough_letter_pair, "sps", 500, budget=2)
 
 

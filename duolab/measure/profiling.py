@@ -33,7 +33,8 @@ from duolab.latency_profile import (
 from duolab.measure.caller_threads import caller_threads_note, choose_duo_layout
 from duolab.measure.stopwatch import median, random_ids, timed_ms
 from duolab.methods import decode
-from duolab.methods.drafting import ChainDrafter, DraftPlan, PromptLookupDrafter
+from duolab.methods.drafting import ChainDrafter, DraftPlan
+from duolab.methods.retrieval import PromptLookupDrafter
 from duolab.methods.worker import draft_worker
 from duolab.models import Pair
 from duolab.runners.fast_llama import FastLlama

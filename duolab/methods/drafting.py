@@ -6,7 +6,8 @@ outcome chains), `collect`s the `DraftTree` it drafted (None: nothing) -- a list
 sequential draft, k sequences for a tree, plus outcome chains -- and tells it what the verifier
 `accepted`. The verifier does not care who drafted. Implementers:
   * `ChainDrafter`: the draft model, one chain (sps), sampled from q at temperature > 0;
-  * `PromptLookupDrafter`: prompt lookup (pld), a chain copied from earlier n-grams, no model;
+  * `duolab.methods.retrieval.PromptLookupDrafter`: prompt lookup (pld), chains copied from
+    earlier n-grams, no model (also the retrieval source of sps and duo with `retrieval=`);
   * `duolab.methods.duo.WorkerDrafter`: duo's draft worker, a tree drafted in another process
     (by `MultiSequenceDrafter`, below) while the target verifies.
 The in-process drafters draft when asked (`ask` runs `draft`); the worker returns at once and
@@ -49,7 +50,8 @@ class Chain(Compact):
     there, [(token, probability), ...]: the likeliest corrections if the target rejects it.
     `start`: the length of the sequence it continues (its first token's position); `origin`: who
     drafted it ("model" or "lookup"); `q`: the rows its tokens were sampled from (None: point
-    masses, as greedy drafts and copies are). A draft tree is a list of chains."""
+    masses, as greedy drafts and copies are); `match`: for a copied chain, how many tokens of the
+    context's tail the occurrence it was copied from shares. A draft tree is a list of chains."""
 
     tokens: list[int] = field(default_factory=list)
     probs: list[float] = field(default_factory=list)
@@ -57,6 +59,7 @@ class Chain(Compact):
     start: int = 0
     origin: str = "model"
     q: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    match: int = 0
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -75,19 +78,7 @@ class Chain(Compact):
     def tail(self, n: int = 1) -> Chain:
         """All but the first n tokens (what is left to verify once they are committed)."""
         return Chain(self.tokens[n:], self.probs[n:], self.alternatives[n:], self.start + n, self.origin,
-                     None if self.q is None else self.q[n:])
-
-    def then(self, more: Chain) -> Chain:
-        """This chain followed by `more` (drafted after it), as one chain to verify. A point-mass
-        chain after sampled drafts gets one-hot rows in q: accepted with probability p(token), as
-        a point mass is."""
-        q = self.q
-        if q is not None and len(more):
-            rows = torch.zeros(len(more), q.shape[1], dtype=q.dtype)
-            rows[torch.arange(len(more)), torch.tensor(more.tokens)] = 1.0
-            q = torch.cat([q, rows if more.q is None else more.q])
-        return Chain(self.tokens + more.tokens, self.probs + more.probs, self.alternatives + more.alternatives,
-                     self.start, self.origin if not more else f"{self.origin}+{more.origin}" if self else more.origin, q)
+                     None if self.q is None else self.q[n:], self.match)
 
 
 @dataclass
@@ -153,17 +144,6 @@ class Drafter:
         raise NotImplementedError
 
 
-def retrieve(source: Drafter, context: list[int], cap: int) -> Chain:
-    """What a retrieval source (a `PromptLookupDrafter`) proposes after `context`, at most `cap`
-    tokens; an empty chain when it has nothing."""
-    if cap >= 1:
-        source.ask(context, DraftPlan(cap))
-        tree = source.collect()
-        if tree is not None and tree.sequences and tree.sequences[0]:
-            return tree.sequences[0]
-    return Chain(start=len(context), origin="lookup")
-
-
 class ChainDrafter(Drafter):
     """Classic draft model: one chain of n tokens, sampled from q at temperature > 0, argmax under
     greedy. Its distributions go through the same sampling config as the target's. `runner` is
@@ -199,32 +179,6 @@ class ChainDrafter(Drafter):
         if not self.sampling.greedy and rows:
             chain.q = torch.stack(rows)
         return DraftTree([chain])
-
-
-class PromptLookupDrafter(Drafter):
-    """Prompt lookup decoding: no draft model. Find the latest earlier occurrence of the context's
-    last n-gram (longest first, down to one token) and propose the tokens that followed it."""
-
-    def __init__(self, max_ngram: int = 3):
-        super().__init__()
-        self.max_ngram = max_ngram
-
-    def lookup(self, context: list[int], n: int) -> list[int]:
-        """Up to n tokens that followed the latest earlier match of the context's tail."""
-        L = len(context)
-        for size in range(min(self.max_ngram, L - 1), 0, -1):
-            tail = context[L - size:]
-            # scan right to left, skipping the tail itself
-            for start in range(L - size - 1, -1, -1):
-                if context[start:start + size] == tail:
-                    follow = context[start + size:start + size + n]
-                    if follow:
-                        return follow
-        return []
-
-    def draft(self, context: list[int], plan: DraftPlan) -> DraftTree:
-        follow = self.lookup(context, plan.budget)
-        return DraftTree([Chain(follow, [1.0] * len(follow), [[] for _ in follow], len(context), "lookup")])
 
 
 TOP_CANDIDATES = 8  # K: alternative first tokens considered by the multi-sequence rule

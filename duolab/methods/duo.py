@@ -39,14 +39,16 @@ from dataclasses import dataclass, field
 from duolab.arguments import is_number, is_whole
 from duolab.latency_profile import LatencyProfile
 from duolab.methods.autoregressive import continue_autoregressively
-from duolab.methods.drafting import Chain, Drafter, DraftPlan, PromptLookupDrafter, retrieve
+from duolab.methods.drafting import Chain, Drafter, DraftPlan
 from duolab.methods.registry import check_budget, check_retrieval, register_method
+from duolab.methods.retrieval import Graft, Retrieval, grafted_tree
 from duolab.methods.round_policy import RoundPolicy, rank_outcomes
+from duolab.methods.token_tree import TokenTree, forward_tree, keep_path
 from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker, held_worker
 from duolab.models import Pair, warm_up
 from duolab.run import Run
 from duolab.runtime import target_placement
-from duolab.sampling import choose_candidate, logits_to_probs, verify_block
+from duolab.sampling import logits_to_probs
 
 
 def _check_duo(options: dict) -> None:
@@ -67,9 +69,9 @@ def _check_duo(options: dict) -> None:
 
 
 def _needs_profile(options: dict) -> bool:
-    """budget or catch_up "auto": chosen each round from a latency profile and a prior alpha,
-    which the caller passes in (duolab.generation.generate finds or measures them)."""
-    return options["budget"] == "auto" or options["catch_up"] == "auto"
+    """budget, catch_up or retrieval "auto": chosen each round from a latency profile and prior
+    acceptances, which the caller passes in (duolab.generation.generate finds or measures them)."""
+    return "auto" in (options["budget"], options["catch_up"], options["retrieval"])
 
 
 def _prepare(pair: Pair, options: dict) -> None:
@@ -88,32 +90,32 @@ def _prepare(pair: Pair, options: dict) -> None:
                            "worker_timeout_s": 10.0, "retrieval": 0},
                  check=_check_duo, prepare=_prepare, needs_profile=_needs_profile, drafts_in="worker")
 def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, outcomes: bool,
-        worker_timeout_s: float, retrieval: int, profile: LatencyProfile | None = None,
-        alpha_prior: float = 0.5) -> None:
-    """The rounds of DuoDecoding (module docstring). `profile` and `alpha_prior` drive the "auto"
-    choices (duolab.methods.round_policy); this loop keeps the books, `duo_round` does a round.
-    `retrieval` > 0: each round's forward also verifies what prompt lookup proposes after the block
-    (up to that many tokens), or that alone instead of an empty start; no outcome chains then."""
+        worker_timeout_s: float, retrieval: int | str, profile: LatencyProfile | None = None,
+        alpha_prior: float = 0.5, lookup_prior: float = 0.5) -> None:
+    """The rounds of DuoDecoding (module docstring). `profile`, `alpha_prior` and `lookup_prior`
+    drive the "auto" choices (duolab.methods.round_policy, duolab.methods.retrieval); this loop
+    keeps the books, `duo_round` does a round. `retrieval`: prompt lookup's chains grafted into
+    each round's tree, at the root and after prefixes of the block (no outcome chains then)."""
     policy = RoundPolicy.from_options(profile, alpha_prior, budget, catch_up, outcomes and not retrieval)
     worker = draft_worker(run.pair)
     run.drafts_with(worker.runner)
     draft = WorkerDrafter(run, worker, max_sequences, worker_timeout_s)
-    retriever = PromptLookupDrafter() if retrieval else None
+    source = Retrieval(retrieval, profile, lookup_prior) if retrieval else None
     target = run.pair.runner("target")
     block, rounds = Block(), []
     while not run.done:
-        more = _retrieve(run, retriever, block, retrieval)
+        grafts = _grafts(run, source, block, policy)
         if not block.tokens and run.rounds > 0:  # nothing to verify: the policy may wait for a chain
             run.count("empty_starts")
-            if not more:  # (a retrieved chain needs no wait)
+            if not grafts:  # (a retrieved chain needs no wait)
                 block = _catch_up(run, draft, min(policy.catch_up_tokens(), run.remaining - 1))
-                more = _retrieve(run, retriever, block, retrieval)
-        result = duo_round(run, target, draft, policy, block, more)
-        m, accepted = len(block), min(result.accepted, len(block))
-        run.record_verdict(m + len(more or ()), result.accepted, first_position=block.first_position)
+                grafts = _grafts(run, source, block, policy)
+        result = duo_round(run, target, draft, policy, block, grafts)
+        m, accepted = len(block), result.block_passed
+        run.record_verdict(result.verified, result.accepted, first_position=block.first_position)
         draft.accepted(block, accepted)
-        if more:
-            retriever.accepted(more, result.accepted - accepted)
+        if source is not None:
+            source.told(grafts, result.tree, result.block_nodes, result.path)
         policy.observe(min(m, accepted + 1), accepted)
         if result.record is not None:
             rounds.append(result.record)
@@ -128,17 +130,17 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
         if draft.failed:  # the worker died or hung: the target finishes alone
             continue_autoregressively(run, target)
     run.add_stats(**_duo_stats(run, policy, rounds, draft.failed))
-    if retriever is not None:
-        run.add_stats(retrieved_tokens=retriever.proposed, retrieved_accepted=retriever.passed)
+    if source is not None:
+        run.add_stats(**source.stats())
     run.add_details(draft_trees=rounds)
 
 
-def _retrieve(run: Run, retriever: PromptLookupDrafter | None, block: Block, cap: int) -> Chain | None:
-    """What prompt lookup proposes after the committed text and `block` (None without retrieval)."""
-    if retriever is None:
-        return None
+def _grafts(run: Run, source: Retrieval | None, block: Block, policy: RoundPolicy) -> list[Graft]:
+    """The retrieved chains this round grafts beside `block` (none without retrieval)."""
+    if source is None:
+        return []
     with run.span("target", "retrieve"):
-        return retrieve(retriever, run.sequence + block.tokens, min(cap, run.remaining - len(block) - 1))
+        return source.grafts(run.sequence, block.tokens, policy.alpha, run.remaining - 1)
 
 
 @dataclass
@@ -176,7 +178,8 @@ class DraftRound:
     budget: int
     tree: DraftReply = field(repr=False)
     outcome_used: int | None
-    retrieved: Chain | None = None  # prompt lookup's chain verified after the block (retrieval > 0)
+    # prompt lookup's chains verified with the block (retrieval=): each starts at its graft point
+    retrieved: list[Chain] = field(default_factory=list)
 
     @property
     def sequences(self) -> list[Chain]:
@@ -193,54 +196,67 @@ class DraftRound:
 
 @dataclass
 class RoundResult:
-    """What one round decided: the tokens to commit, how many block tokens passed, the block the
-    next round verifies, and the round's record (None when nothing was drafted)."""
+    """What one round decided: the tokens to commit, the block the next round verifies, the
+    round's record (None when nothing was drafted), and the verdict on its tree: the path that
+    passed, how much of the block, how many tokens the forward verified."""
 
     tokens: list[int]
-    accepted: int
     next_block: Block
     record: DraftRound | None
+    tree: TokenTree
+    block_nodes: list[int]
+    path: list[int]
+
+    @property
+    def accepted(self) -> int:
+        return len(self.path)
+
+    @property
+    def block_passed(self) -> int:
+        return sum(node in self.path for node in self.block_nodes)
+
+    @property
+    def verified(self) -> int:
+        return len(self.tree)
 
 
 def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block: Block,
-              more: Chain | None = None) -> RoundResult:
-    """The target verifies `block` (and `more`, a retrieved chain after it) while the draft drafts
+              grafts: list[Graft] = ()) -> RoundResult:
+    """The target verifies `block` (with retrieved chains grafted: one tree) while the draft drafts
     after context + block (k sequences, then outcome chains until the forward's end); at the sync
     the verdict picks the next block."""
     context = run.sequence
-    m, r = len(block), len(more or ())
-    verified = block.tokens + (more.tokens if r else [])
+    tree, block_nodes = grafted_tree(context, block, list(grafts))
+    m, size = len(block), len(tree)
     # in the first round the draft drafts one token only, so its prefill overlaps the target's
-    n = 1 if run.rounds == 0 else min(policy.draft_budget(m + r + 1), run.remaining - m - 1)
-    hidden = policy.hidden_draft_tokens(m + r + 1) if more is not None and run.rounds > 0 else None
+    n = 1 if run.rounds == 0 else min(policy.draft_budget(size + 1), run.remaining - m - 1)
+    hidden = policy.hidden_draft_tokens(size + 1) if grafts and run.rounds > 0 else None
     n = n if hidden is None else min(n, hidden)  # with retrieval, the worker never holds the sync up
     wanted = rank_outcomes(block.probs, block.alternatives, len(context)) if policy.outcomes else []
     ms = policy.deadline_ms(m + 1)  # outcome chains stop then, or when the forward is done
     draft.ask(context + block.tokens, DraftPlan(n, draft.max_sequences, wanted, policy.outcome_length(),
                                                 time.perf_counter() + ms / 1000 if ms else 0.0))
     with run.span("target", "forward"):
-        logits = target.forward(context[target.length:] + verified)[-(m + r + 1):]
-    tree = draft.collect("draft")
+        logits = forward_tree(target, context, tree)
+    drafted = draft.collect("draft")
     with run.span("target", "sync"):
-        probs = logits_to_probs(logits, run.sampling)
-        verdict = verify_block(probs, verified, None, run.generator)
-        target.rollback(len(context) + verdict.accepted)
+        verdict = tree.verify(logits_to_probs(logits, run.sampling), run.generator)
+        keep_path(target, len(context), verdict.path)
     token, chosen, used, next_block = verdict.next_token, None, None, Block()
-    if tree is not None and r and verdict.accepted >= m:
-        # past the block: the tree carries on where a sequence begins with what was committed there
-        chosen, next_block = _carried_on(tree, more.tokens[: verdict.accepted - m] + [token])
-    elif tree is not None and verdict.accepted == m:
-        # all of the block passed: the target's next token (already a draw from probs[-1]) picks the sequence
-        chosen, token = choose_candidate(probs[-1], tree.firsts, run.generator, token)
-        if chosen is not None:
-            next_block = Block.of(tree.sequences[chosen].tail(), "tree")
-    elif tree is not None:  # rejected at `accepted`: was this outcome pre-drafted?
-        used = _find_outcome(tree.outcomes, len(context) + verdict.accepted, token)
+    passed = sum(node in verdict.path for node in block_nodes)
+    past = tree.path_tokens(verdict.path[passed:])  # retrieved tokens committed after the block's
+    if drafted is not None and passed == m:
+        # the whole block passed: the tree carries on where a sequence begins with what was committed
+        # after it (without retrieval: the target's token, already a draw from p, picks the sequence)
+        chosen, next_block = _carried_on(drafted, past + [token])
+    elif drafted is not None and not past:  # rejected inside the block: was this outcome pre-drafted?
+        used = _find_outcome(drafted.outcomes, len(context) + passed, token)
         if used is not None:
-            next_block = Block.of(tree.outcomes[used].tail(), "outcome")
-    record = None if tree is None else DraftRound(run.rounds, len(context) + m, block, min(verdict.accepted, m),
-                                                  token, chosen, n, tree, used, more)
-    return RoundResult(verified[: verdict.accepted] + [token], verdict.accepted, next_block, record)
+            next_block = Block.of(drafted.outcomes[used].tail(), "outcome")
+    record = None if drafted is None else DraftRound(run.rounds, len(context) + m, block, passed, token, chosen,
+                                                     n, drafted, used, [g.chain for g in grafts])
+    return RoundResult(tree.path_tokens(verdict.path) + [token], next_block, record, tree, block_nodes,
+                       verdict.path)
 
 
 def _carried_on(tree: DraftReply, committed: list[int]) -> tuple[int | None, Block]:

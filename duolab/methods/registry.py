@@ -68,8 +68,9 @@ def register_method(name: str, defaults: dict | None = None, check: Callable[[di
 
 def check_retrieval(options: dict) -> None:
     r = options.get("retrieval")
-    if not is_whole(r, 0):
-        raise ValueError(f"retrieval must be an integer >= 0 (most prompt-lookup tokens a round; 0 = none), got {r!r}")
+    if r != "auto" and not is_whole(r, 0):
+        raise ValueError("retrieval must be 'auto' (as many prompt-lookup tokens a round as the latency profile "
+                         f"says pay) or an integer >= 0 (at most that many; 0 = none), got {r!r}")
 
 
 def check_budget(options: dict) -> None:
@@ -145,7 +146,7 @@ def check_call(pair: Pair, prompt: str, settings: GenerationSettings, options: d
 def run_call(pair: Pair, call: Call, **inputs) -> Generation:
     """Prepare the method, then run it on the clock (wall time and TTFT start after the set-up,
     whose seconds are `stats["setup_s"]`, ~0 once done). `inputs` go to the decoder beside its
-    options (duo: profile, alpha_prior)."""
+    options (duo, and sps with retrieval="auto": profile, alpha_prior, lookup_prior)."""
     if call.method.needs_profile(call.options) and inputs.get("profile") is None:
         raise ValueError(f"these options of {call.method.name!r} choose per round from a latency profile: "
                          "call duolab.generate (which finds or measures it), or pass profile= and alpha_prior=")

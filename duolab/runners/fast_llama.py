@@ -145,6 +145,15 @@ class FastLlama:
         self.cache[:, start:start + n] = snap
         self.length = start + n
 
+    @torch.inference_mode()
+    def keep_rows(self, start: int, rows: list[int]) -> None:
+        """Keep the cache up to `start` followed by the given rows (ascending, each >= start), in
+        that order: after a tree forward, the accepted branch's rows become the sequence."""
+        if sorted(set(rows)) != list(rows) or (rows and (rows[0] < start or rows[-1] >= self.length)):
+            raise ValueError(f"rows must ascend within [{start}, {self.length}), got {rows}")
+        self.cache[:, start:start + len(rows)] = self.cache[:, rows]
+        self.length = start + len(rows)
+
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.add(self.eps, (x * x).sum(-1, keepdim=True), alpha=self.inv_d).rsqrt_()
 

@@ -41,6 +41,32 @@ class CachedModel:
         self.length += len(ids)
         return out.logits[0].float().cpu()
 
+    @torch.inference_mode()
+    def forward_tree(self, ids: list[int], positions: list[int], visible: torch.Tensor) -> torch.Tensor:
+        """Like FastLlama.forward_tree: token i at sequence position `positions[i]`, seeing the cached
+        rows where `visible[i]` is True (a (len(ids), length + len(ids)) bool mask); logits as `forward`."""
+        T, end = len(ids), self.length + len(ids)
+        if T == 0 or len(positions) != T or tuple(visible.shape) != (T, end):
+            raise ValueError(f"need one position per token and a ({T}, {end}) mask, got {len(positions)} "
+                             f"positions and a mask of shape {tuple(visible.shape)}")
+        dtype = next(self.model.parameters()).dtype
+        mask = torch.zeros(1, 1, T, end, dtype=dtype, device=self.device)
+        mask.masked_fill_(~visible.to(self.device), torch.finfo(dtype).min)  # a custom 4D mask is used as given
+        out = self.model(input_ids=torch.tensor([ids], device=self.device), attention_mask=mask,
+                         position_ids=torch.tensor([positions], device=self.device), use_cache=True,
+                         **cache_kwargs(self.model, self.cache))
+        self.length = end
+        return out.logits[0].float().cpu()
+
+    def keep_rows(self, start: int, rows: list[int]) -> None:
+        """Keep the cached tokens up to `start`, then the given rows (ascending, each >= start)."""
+        if sorted(set(rows)) != list(rows) or (rows and (rows[0] < start or rows[-1] >= self.length)):
+            raise ValueError(f"rows must ascend within [{start}, {self.length}), got {rows}")
+        index = torch.tensor(list(range(start)) + list(rows), device=self.device)
+        for layer in self.cache.layers:
+            layer.keys, layer.values = layer.keys.index_select(-2, index), layer.values.index_select(-2, index)
+        self.length = start + len(rows)
+
     def rollback(self, length: int) -> None:
         if length > self.length or length < 0:
             raise ValueError(f"cannot roll back to {length} tokens, cache holds {self.length}")
