@@ -52,6 +52,9 @@ class LatencyProfile:
     # one batched draft step of B branches (B = 1, 2, ...: FastLlama.forward_tree, the draft's fast
     # runner on one thread); empty in profiles from before it was measured or without that runner
     draft_branch_ms: list[float] = field(default_factory=list)
+    # one round's prompt lookups with retrieval= (chains at the root and after each of 8 drafted
+    # tokens, on a 512-token context: duolab.methods.retrieval); 0 in profiles from before it was measured
+    lookup_ms: float = 0.0
     notes: dict = field(default_factory=dict)
 
     def target_ms(self, n: int) -> float:
@@ -124,7 +127,7 @@ class LatencyProfile:
         lengths = set.intersection(*(set(p.prefill_ms) for p in profiles))
         ar = [p.ar_step_ms for p in profiles if p.ar_step_ms is not None]
         scalars = ("draft_ms_per_token", "draft_overhead_ms", "sps_draft_ms_per_token", "channel_ms",
-                   "sync_ms", "round_overhead_ms")
+                   "sync_ms", "round_overhead_ms", "lookup_ms")
         curve = [statistics.median([p.target_forward_ms[i] for p in profiles]) for i in range(sizes)]
         branches = min(len(p.draft_branch_ms) for p in profiles)
         return replace(

@@ -4,12 +4,11 @@ ties in half precision), sampled output has AR's distribution (chi-square tests 
 import pytest
 import torch
 
-from duolab import generate, load_pair
+from duolab import generate
 from duolab.lab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.methods.token_tree import TokenTree
 from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
-from recipe.toy import build_toy_pair
 from tests.conftest import assert_matches_ar, broken_tree_verify, identity_prompts
 
 SPECULATIVE = [("sps", {"budget": 4}), ("sps", {"budget": 1}), ("pld", {"budget": 6}), ("hf", {"budget": 4})]

@@ -36,7 +36,8 @@ from duolab.prompts import TASKS, load_prompts, spread_prompts
 STAT_COLUMNS = ["wall_time_s", "ttft_s", "new_tokens", "tokens_per_s", "target_forwards",
                 "draft_tokens", "accepted_tokens", "tau", "acceptance_rate", "mean_k",
                 "idle_fraction_target", "idle_fraction_draft", "worker_failed",
-                "empty_start_fraction", "outcome_hit_rate", "mean_budget", "draft_threads", "caller_threads"]
+                "empty_start_fraction", "outcome_hit_rate", "mean_budget", "draft_threads", "caller_threads",
+                "rounds", "retrieved_tokens", "retrieved_accepted", "retrieval_rounds", "retrieval_branch_rounds"]
 
 PAPER_DUO = "duo:budget=8,catch_up=0,outcomes=false"  # the paper's schedule, for before/after
 # duo's labels in a fair run, each with the schedule the simulator replays for it (duo_report)
@@ -167,6 +168,13 @@ def run_benchmark(pair: Pair, methods: dict[str, dict], tasks=TASKS, n_prompts: 
     return pd.DataFrame(rows)
 
 
+def _share(g: pd.DataFrame, column: str) -> float:
+    """Total `column` over total rounds (NaN where the run has no such column or values)."""
+    if column not in g or g[column].isna().all():
+        return float("nan")
+    return g[column].sum() / g["rounds"].sum()
+
+
 def summarize(raw: pd.DataFrame) -> pd.DataFrame:
     """Per task and method: the median over repeats per prompt, then totals over prompts.
 
@@ -194,6 +202,10 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
             "mean_budget": g.mean_budget.mean(),
             # torch threads the method drafted with (runs before the column existed: unknown)
             "draft_threads": g.draft_threads.median() if "draft_threads" in g else float("nan"),
+            # with retrieved chains: the share of rounds whose committed tokens include a retrieved
+            # one, and of rounds decided by a chain grafted beside the model's tokens (a branch)
+            "retrieval_decided": _share(g, "retrieval_rounds"),
+            "branch_decided": _share(g, "retrieval_branch_rounds"),
             "matches_ar": bool(raw[(raw.task == task) & (raw.label == label)].matches_ar.all()),
         })
     table = pd.DataFrame(rows)

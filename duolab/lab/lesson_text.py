@@ -219,6 +219,22 @@ def hedging_text(mean_k: pd.Series, prompts_per_task: int) -> str:
             f"least hedging: " + ", ".join(f"{task} {k:.2f}" for task, k in ranked.items()) + ".")
 
 
+def retrieved_tree_text(stats: dict, r: int | None, record=None) -> str:
+    """Notebook 04: what retrieved chains did in one duo generation with retrieval= (its stats), and
+    round r's tree (its DraftRound), the one drawn."""
+    n, decided, beside = stats["rounds"], stats["retrieval_rounds"], stats["retrieval_branch_rounds"]
+    text = (f"Retrieved chains decided {decided} of this generation's {n} rounds ({beside} of them through "
+            f"a chain grafted beside the block's tokens, not after them); {stats['retrieved_accepted']} of the "
+            f"{stats['retrieved_tokens']} retrieved tokens verified passed.")
+    if r is None:
+        return text + " No round verified a retrieved chain: try another prompt."
+    placed = join_and([f"{'at the root' if record.cut(c) == 0 else f'after {record.cut(c)} block token(s)'} "
+                       f"({ok} of {len(c)} passed)" for c, ok in zip(record.retrieved, record.retrieved_passed,
+                                                                     strict=True)])
+    return text + (f" Round {r}, drawn: a block of {len(record.verified)} model token(s), {record.accepted} passed; "
+                   f"retrieved chains {placed}.")
+
+
 def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None = None) -> str:
     """Notebooks 05 and 07: a measured round-robin with retrieved chains (retrieval_gate.measured_comparison's
     table), and, for the real pair, the simulation that gated it (retrieval_gate.gate_table per profile)."""

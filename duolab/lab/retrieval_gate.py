@@ -127,8 +127,9 @@ FAMILIES = {
 def measured_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     """Per task (rows, then "median"): each family's measured speedup over AR at its best label
     (bench.summarize's speedup: AR's total wall time over the method's on the same prompts), the
-    label, and the ratios the gate simulated: duo+retrieval over max(AR, PLD, SpS best), and
-    over sps+retrieval."""
+    label, its TTFT, tau and draft threads (and for the retrieval families the share of rounds a
+    retrieved chain decided, and a branch beside the model's tokens), and the ratios the gate
+    simulated: duo+retrieval over max(AR, PLD, SpS best), and over sps+retrieval."""
     tasks = summary[summary.task != "median"]
     rows = {}
     for task, g in tasks.groupby("task", sort=False):
@@ -138,6 +139,10 @@ def measured_comparison(summary: pd.DataFrame) -> pd.DataFrame:
             if len(own):
                 best = own.loc[own.speedup.idxmax()]
                 row[family], row[f"{family} at"] = float(best.speedup), best.label
+                for stat in ("ttft_ms", "tau", "draft_threads") + (("retrieval_decided", "branch_decided")
+                                                                   if "retrieval" in family else ()):
+                    if stat in best:
+                        row[f"{family} {stat}"] = float(best[stat])
         simple = max(1.0, row.get("pld", 0.0), row.get("sps", 0.0))
         row["best simple"] = simple
         if "duo+retrieval" in row:

@@ -26,6 +26,7 @@ from duolab.lab.draft_trees import (
 )
 from duolab.lab.explorable import RegimeExplorer, control_options
 from duolab.lab.plots import plot_timelines, round_table
+from duolab.lab.verified_trees import draw_verified_tree
 from duolab.models import Pair
 from duolab.prompts import TASKS, load_prompts
 from duolab.run import Generation
@@ -80,12 +81,21 @@ class TreeExplorer:
         r = self.round.value
         rec = self.trees[r]
         self.summary = f"round {r}: {len(rec.sequences)} sequence(s). {describe_round(self.trees, r, self.label)}"
+        if rec.retrieved:  # retrieval=: the tree this round verified, retrieved chains apart
+            self.summary += (f" Verified with {len(rec.retrieved)} retrieved chain(s); "
+                             f"{sum(rec.retrieved_passed)} retrieved token(s) passed.")
         self._update_challenge(r)
         self.output.clear_output(wait=True)
         with self.output:
             ax = draw_draft_tree(self.trees, r, self.label)
             plt.show()
             plt.close(ax.figure)
+            if rec.retrieved:
+                ax = draw_verified_tree(rec, self.label)
+                ax.set_title(f"round {r}: what the target verified (the block, and prompt lookup's chains)",
+                             loc="left", fontsize=9)
+                plt.show()
+                plt.close(ax.figure)
 
     def _update_challenge(self, r: int) -> None:
         picked = picks_later_sequence(self.trees, r)

@@ -34,9 +34,10 @@ from duolab.measure.caller_threads import caller_threads_note, choose_duo_layout
 from duolab.measure.stopwatch import median, random_ids, timed_ms
 from duolab.methods import decode
 from duolab.methods.drafting import ChainDrafter, DraftPlan
-from duolab.methods.retrieval import PromptLookupDrafter
+from duolab.methods.retrieval import PromptLookupDrafter, Retrieval
 from duolab.methods.worker import draft_worker
 from duolab.models import Pair
+from duolab.prompts import TASKS, load_prompts
 from duolab.runners.fast_llama import FastLlama
 from duolab.runtime import target_placement
 from duolab.sampling import SamplingConfig
@@ -172,6 +173,23 @@ def measure_round_costs(pair: Pair) -> tuple[float, float]:
     return float(1000 * (sync["end_s"] - sync["start_s"]).median()), float(1000 * max(gaps.median(), 0.0))
 
 
+def measure_lookup(pair: Pair, context: int = 512, model_tokens: int = 8, rounds: int = 40) -> float:
+    """One round's retrieval in ms (median over `rounds`): prompt lookup's chains at the root and
+    after each of `model_tokens` drafted tokens (`Retrieval.grafts`), on the shipped prompts' text
+    (a context of `context` tokens, one token longer each round, the index kept as in a generation)."""
+    text = "\n".join(p for task in TASKS for p in load_prompts(task, 3))
+    ids = pair.tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = (ids * (1 + (context + rounds + model_tokens) // max(len(ids), 1)))[: context + rounds + model_tokens]
+    source = Retrieval(LOOKUP_CAP)
+    times = []
+    for r in range(rounds):
+        end = context + r
+        start = time.perf_counter()
+        source.grafts(ids[:end], ids[end:end + model_tokens], 0.5, 64)
+        times.append(1000 * (time.perf_counter() - start))
+    return median(times)
+
+
 def estimate_seconds(pair: Pair, quick: bool) -> float:
     """About how long `profile_pair` takes on this pair: two probe forwards of the target (1 and 64
     new tokens), scaled by the forwards each stage runs (target curve, prefill, round costs)."""
@@ -223,7 +241,8 @@ def profile_pair(pair: Pair, quick: bool = False, progress=None) -> LatencyProfi
     prefill = measure_prefill(pair, repeats=1 if quick else 5)
     done(f"prefill: {max(prefill.values()):.0f} ms at {max(prefill)} tokens")
     sps_draft = measure_sps_draft(pair, repeats=2 if quick else 9)
-    done(f"SpS's in-process draft: {sps_draft:.2f} ms per token")
+    lookup = measure_lookup(pair)
+    done(f"SpS's in-process draft: {sps_draft:.2f} ms per token; a round's prompt lookups {lookup:.2f} ms")
     profile = LatencyProfile(
         machine=machine_name(),
         target=portable_source(pair.target_source), draft=portable_source(pair.draft_source),
@@ -232,7 +251,7 @@ def profile_pair(pair: Pair, quick: bool = False, progress=None) -> LatencyProfi
         draft_ms_per_token=per_token, draft_overhead_ms=max(overhead, 0.0),
         sps_draft_ms_per_token=sps_draft,
         channel_ms=channel, sync_ms=sync, ar_step_ms=ar_step, round_overhead_ms=round_overhead,
-        draft_branch_ms=branches, notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
+        draft_branch_ms=branches, lookup_ms=lookup, notes={"quick": quick, "torch": torch.__version__, "fingerprint": machine_fingerprint(), "draft_runner": pair.draft_runner,
                "target_runner": pair.target_runner, **threads_note, "duo_layout": duo_layout,
                "layout": layout_as_loaded, "layout_chosen": str(pair.layout), "when": time.strftime("%Y-%m-%d %H:%M")},
     )

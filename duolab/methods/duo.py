@@ -178,8 +178,10 @@ class DraftRound:
     budget: int
     tree: DraftReply = field(repr=False)
     outcome_used: int | None
-    # prompt lookup's chains verified with the block (retrieval=): each starts at its graft point
+    # prompt lookup's chains verified with the block (retrieval=): each starts at its graft point;
+    # and how many tokens of each passed
     retrieved: list[Chain] = field(default_factory=list)
+    retrieved_passed: list[int] = field(default_factory=list)
 
     @property
     def sequences(self) -> list[Chain]:
@@ -190,7 +192,8 @@ class DraftRound:
         return self.tree.outcomes
 
     def cut(self, chain: Chain) -> int:
-        """How many block tokens an outcome chain keeps before its correction."""
+        """Where a chain branches off the block: how many block tokens it comes after (an outcome
+        chain keeps that many before its correction; a retrieved chain is grafted there)."""
         return chain.start - (self.context_len - len(self.verified))
 
 
@@ -253,8 +256,9 @@ def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block
         used = _find_outcome(drafted.outcomes, len(context) + passed, token)
         if used is not None:
             next_block = Block.of(drafted.outcomes[used].tail(), "outcome")
-    record = None if drafted is None else DraftRound(run.rounds, len(context) + m, block, passed, token, chosen,
-                                                     n, drafted, used, [g.chain for g in grafts])
+    record = None if drafted is None else DraftRound(
+        run.rounds, len(context) + m, block, passed, token, chosen, n, drafted, used, [g.chain for g in grafts],
+        [sum(node in verdict.path for node in g.nodes) for g in grafts])
     return RoundResult(tree.path_tokens(verdict.path) + [token], next_block, record, tree, block_nodes,
                        verdict.path)
 

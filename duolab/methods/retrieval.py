@@ -182,6 +182,19 @@ class Retrieval:
             expected, n, keep[g] = expected - neg_v, n + 1, i + 1
         return [Graft(g.at, _cut(g.chain, k)) for g, k in zip(found, keep, strict=True) if k]
 
+    def lookup_alone_pays(self, grafts: list[Graft], model_rate: float, budget: int) -> bool:
+        """For sps: is a round that verifies these root chains alone (no draft time) worth more
+        tokens per ms than one that drafts `budget` tokens (at `model_rate`) on the target's core?
+        Without a profile: yes whenever lookup has a chain (`retrieval=N`)."""
+        if not grafts or self.profile is None:
+            return bool(grafts)
+        p, a = self.profile, model_rate
+        found = sum((self._acceptance(g.chain).rate ** (i + 1) for g in grafts for i in range(len(g.chain))), 0.0)
+        alone = (1 + found) / (p.target_ms(1 + sum(len(g.chain) for g in grafts)) + p.lookup_ms)
+        drafting = (1 + sum(a**i for i in range(1, budget + 1))) / (
+            budget * p.sps_draft_ms_per_token + p.target_ms(budget + 1) + p.lookup_ms)
+        return alone >= drafting
+
     def told(self, grafts: list[Graft], tree: TokenTree, model_nodes: list[int], path: list[int]) -> int:
         """After the verdict (`path`): tell the source what passed, update the acceptance of each
         chain the verifier tried, and count the round if it committed a retrieved token; returns

@@ -25,9 +25,10 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int, retrieval: Retriev
     feeds those plus the drafts, so the first round verifies prompt + drafts in one forward (the
     conventional SpS prefill: the first token waits for the drafter, which is what raises TTFT).
     With `retrieval`: where prompt lookup has chains after the context, the round verifies those
-    and drafts nothing (they cost no draft time; `lookup_first=False` drafts anyway); otherwise it
-    drafts and grafts lookup's chains at the root and after prefixes of the drafts
-    (`Retrieval.grafts`), one tree in the same forward.
+    and drafts nothing (they cost no draft time; with a profile, only where that is worth more
+    tokens per ms than drafting: `Retrieval.lookup_alone_pays`; `lookup_first=False` drafts
+    anyway); otherwise it drafts and grafts lookup's chains at the root and after prefixes of the
+    drafts (`Retrieval.grafts`), one tree in the same forward.
     """
     target = run.pair.runner("target")
     model_rate = SourceAcceptance(alpha_prior)  # the drafts' running acceptance, for the round plan
@@ -38,6 +39,8 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int, retrieval: Retriev
         if retrieval is not None and lookup_first:
             with run.span("target", "retrieve"):
                 grafts = retrieval.grafts(context, [], model_rate.rate, room)
+                if not retrieval.lookup_alone_pays(grafts, model_rate.rate, min(budget, room)):
+                    grafts = []  # drafting pays more: the round drafts, and grafts lookup beside
         if not grafts:
             with run.span("draft", "draft"):
                 drafter.ask(context, DraftPlan(min(budget, room)))

@@ -188,7 +188,8 @@ def _run_sps(sim: _Timeline, accept: _Acceptance, budget: int, retrieval: _Retri
         room = sim.cap - sim.made - 1
         first, first_passed = retrieval.at(sim.made, room)
         n = 0 if first else min(budget, room)
-        t = sim.add("draft", "draft", sim.t, n * p.sps_draft_ms_per_token)
+        t = sim.add("target", "retrieve", sim.t, p.lookup_ms) if retrieval.cap else sim.t
+        t = sim.add("draft", "draft", t, n * p.sps_draft_ms_per_token)
         a = accept.chain(sim.made, n)
         more, more_passed = retrieval.at(sim.made + n, room - n) if n and not first else (0, 0)
         size = first or n + more
@@ -265,7 +266,8 @@ def _duo_round_with_retrieval(sim: _Timeline, accept: _Acceptance, policy: Round
     worker drafts its next tree (n tokens, main sequence first, no more than the forward hides);
     no outcome chains (the retrieved tokens take their place). Commits, and returns (the next
     block, retrieved tokens committed)."""
-    p, t, room = sim.p, sim.t, sim.cap - sim.made - 1
+    p, room = sim.p, sim.cap - sim.made - 1
+    t = sim.add("target", "retrieve", sim.t, p.lookup_ms)
     more, more_passed = retrieval.at(sim.made + block, room - block)
     fwd_ms = p.target_ms(block + more + 1)
     # the worker drafts no more than the forward hides: a retrieved chain is not held up by it
