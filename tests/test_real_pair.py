@@ -14,7 +14,8 @@ if not real_pair_built():
 
 NEW_TOKENS = 32
 METHODS = [("sps", {"budget": 4}), ("pld", {}), ("hf", {"budget": 4}), ("duo", {}),
-           ("sps", {"budget": 4, "retrieval": 8}), ("duo", {"retrieval": 8})]
+           ("sps", {"budget": 4, "retrieval": 8}), ("duo", {"retrieval": 8}),
+           ("sps", {"budget": 4, "retrieval": "auto"}), ("duo", {"retrieval": "auto"})]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from duolab import generate
 from duolab.lab.lossless import chi_square_test, exact_prefix_distribution, sample_prefixes
 from duolab.methods.drafting import Chain
-from duolab.methods.retrieval import PromptLookupDrafter, Retrieval
+from duolab.methods.retrieval import PromptLookupDrafter
 from duolab.methods.token_tree import TokenTree
 from duolab.prompts import TASKS
 from duolab.sampling import SamplingConfig
@@ -68,18 +68,19 @@ def _branches_tried(pair, method, monkeypatch) -> int:
     """Rounds (over 20 seeds) where the verifier tried a second child of a node: the first was
     rejected, so it went on to a retrieved branch with what was left of p (for sps, beside a
     draft sampled from q)."""
-    tried, told = [0], Retrieval.told
+    tried, verify = [0], TokenTree.verify
 
-    def spy(self, grafts, tree, model_nodes, path):
-        for node, taken in zip([-1, *path], [*path, None], strict=True):
+    def spy(tree, probs, generator):
+        verdict = verify(tree, probs, generator)
+        for node, taken in zip([-1, *verdict.path], [*verdict.path, None], strict=True):
             kids = [c for c in range(len(tree)) if tree.parents[c] == node]
             tried[0] += len(kids) >= 2 and taken != kids[0]
-        return told(self, grafts, tree, model_nodes, path)
+        return verdict
 
-    monkeypatch.setattr(Retrieval, "told", spy)
+    monkeypatch.setattr(TokenTree, "verify", spy)
     for seed in range(20):
         generate(pair, PROMPT, method=method, max_new_tokens=5, temperature=1.0, seed=seed, **_options(method))
-    monkeypatch.setattr(Retrieval, "told", told)
+    monkeypatch.setattr(TokenTree, "verify", verify)
     return tried[0]
 
 

@@ -110,3 +110,16 @@ def test_runner_speed_times_both_runners_on_the_stand_in(tmp_path):
 
 def test_pipe_round_trip_is_positive():
     assert 0 < pipe_round_trip(PAYLOAD, None, repeats=5) < 5.0
+
+
+def test_a_typical_round_is_the_median_rounds_events():
+    from duolab.lab.duo_report import typical_round
+
+    rows = [("target", "prefill", 0.0, 0.5, 0)]
+    for r, length in ((1, 0.010), (2, 0.030), (3, 0.020)):
+        t = r * 1.0
+        rows += [("target", "retrieve", t, t + 0.001, r), ("target", "forward", t + 0.001, t + length, r),
+                 ("draft", "draft", t + 0.002, t + 0.004, r)]
+    r, events = typical_round(pd.DataFrame(rows, columns=["side", "kind", "start_s", "end_s", "round"]))
+    assert r == 3 and list(events.kind) == ["retrieve", "forward", "draft"]
+    assert events.ms.round(3).tolist() == [1.0, 19.0, 2.0] and events.start_ms.round(3).tolist() == [0.0, 1.0, 2.0]

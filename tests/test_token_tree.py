@@ -187,3 +187,28 @@ def test_the_round_plan_keeps_retrieved_tokens_while_they_pay():
 
 def test_bad_room_leaves_no_grafts():
     assert Retrieval(8).grafts([1, 2, 1], [5, 6], 0.5, 2) == []
+
+
+def test_sps_verifies_lookup_alone_only_where_it_pays_more_than_drafting():
+    context = [1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3]
+    for lookup, model, pays in ((0.1, 0.9, False), (0.95, 0.1, True)):
+        plan = Retrieval("auto", _profile(1.0), lookup_prior=lookup)
+        grafts = plan.grafts(context, [], model, 64)
+        assert grafts and plan.lookup_alone_pays(grafts, model, budget=4) is pays, (lookup, model)
+    fixed = Retrieval(8, None, lookup_prior=0.1)  # retrieval=N: lookup first wherever it has a chain
+    assert fixed.lookup_alone_pays(fixed.grafts(context, [], 0.9, 64), 0.9, 4)
+    assert not fixed.lookup_alone_pays([], 0.9, 4)
+
+
+def test_a_match_length_counts_past_the_longest_ngram():
+    context = [4, 1, 2, 3, 8, 6, 4, 1, 2, 3]  # "1 2 3" found, and the 4 before it matches too
+    [chain] = PromptLookupDrafter().chains(context, 2)
+    assert chain.tokens == [8, 6] and chain.match == 4
+
+
+def test_a_rounds_lookups_are_timed_for_the_profile(toy_pair):
+    from duolab.measure.profiling import measure_lookup
+
+    ms = measure_lookup(toy_pair, context=128, rounds=5)
+    assert 0 < ms < 1000
+

@@ -25,6 +25,7 @@ from duolab.lab.plots import (
     round_table,
     timeline_handles,
 )
+from duolab.lab.verified_trees import draw_verified_tree, retrieval_round, verified_rows
 from duolab.lab.widgets import (
     SWEEP_CHALLENGE,
     DecodingSweep,
@@ -391,3 +392,52 @@ def test_regime_explorer_rejects_bad_arguments(cpu_profile, kwargs, argument):
 def test_regime_explorer_needs_a_profile_as_base():
     with pytest.raises(ValueError, match="base"):
         RegimeExplorer({"target_forward_ms": [1.0]})
+
+
+# ---- the tree a round verified, with retrieved chains (retrieval=) ------------------------------
+
+def _retrieval_rec():
+    """A round that verified a block of 3 (1 passed), a lookup chain at the root (not reached: the
+    block's first token passed), one after the first block token (2 of 3 passed: it decided the
+    round) and one after the block (not reached)."""
+    rec = _rec(5, [70, 71, 72], 1, 99, None, [[80]])
+    start = rec.context_len - 3
+    rec.retrieved = [Chain([60, 61], [1.0] * 2, [[], []], start, "lookup", match=2),
+                     Chain([75, 76, 77], [1.0] * 3, [[]] * 3, start + 1, "lookup", match=4),
+                     Chain([90], [1.0], [[]], start + 3, "lookup", match=1)]
+    rec.retrieved_passed = [0, 2, 0]
+    return rec
+
+
+def test_the_verified_tree_shows_each_retrieved_chain_where_it_was_grafted():
+    rec = _retrieval_rec()
+    assert verified_rows(rec) == [
+        ("model", 0, [70, 71, 72], ["accepted", "rejected", "not reached"]),
+        ("lookup (match 2)", 0, [60, 61], ["not reached", "not reached"]),
+        ("lookup (match 4)", 1, [75, 76, 77], ["accepted", "accepted", "rejected"]),
+        ("lookup (match 1)", 3, [90], ["not reached"])]
+    assert retrieval_round([*TREES, rec]) == len(TREES)  # the round a branch beside the block decided
+    assert retrieval_round(TREES) is None
+    ax = draw_verified_tree(rec, _decode)
+    texts = [t.get_text() for t in ax.texts]
+    assert "lookup (match 4)" in texts and "model" in texts and any("target's token" in t for t in texts)
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 6  # one box per retrieved token
+    explorer = TreeExplorer(SimpleNamespace(details={"draft_trees": [*TREES, rec]}), _decode)
+    explorer.round.value = len(TREES)
+    assert "Verified with 3 retrieved chain(s); 2 retrieved token(s) passed." in explorer.summary
+    matplotlib.pyplot.close("all")
+
+
+def test_the_retrieved_tree_text_reads_the_round_it_describes():
+    from duolab.lab.lesson_text import retrieved_tree_text
+
+    rec = _retrieval_rec()
+    stats = {"rounds": 9, "retrieval_rounds": 3, "retrieval_branch_rounds": 1, "retrieved_accepted": 4,
+             "retrieved_tokens": 20}
+    text = retrieved_tree_text(stats, 5, rec)
+    assert "decided 3 of this generation's 9 rounds (1 of them through a chain grafted beside" in text
+    assert "4 of the 20 retrieved tokens" in text
+    assert ("a block of 3 model token(s), 1 passed; retrieved chains at the root (0 of 2 passed), after 1 block "
+            "token(s) (2 of 3 passed) and after 3 block token(s) (0 of 1 passed)") in text
+    assert retrieved_tree_text(stats, None).endswith("No round verified a retrieved chain: try another prompt.")

@@ -1,6 +1,6 @@
 """duo's report after a round-robin benchmark (scripts/bench_methods.py calls it): the run profile
 the simulator sees, each task's greedy agreement, and duolab.lab.bench.duo_report on them, with
-the text the script prints.
+the text the script prints; and `typical_round`, where one round of a generation spends its time.
 
 The run profile is each quantity's median over the quick profiles measured after each task and a
 full one measured at the end: the machine's speed drifts within minutes, and the simulator should
@@ -47,3 +47,19 @@ def duo_report_text(table: pd.DataFrame) -> str:
     lines += [f"simulator within 15% of measured {what} on {within:.0%} of {n} points"
               for what, (within, n) in simulator_within(table).items()]
     return "\n".join(lines)
+
+
+def typical_round(trace: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """Where a round's time goes: the round (after the first, which holds the prefill) whose
+    length is the median, and its events in ms from its start (side, kind, start, length)."""
+    later = trace[trace["round"] > 0]
+    if later.empty:
+        raise ValueError("the trace has no round after the first")
+    spans = later.groupby("round").agg(start=("start_s", "min"), end=("end_s", "max"))
+    lengths = (spans.end - spans.start).sort_values()
+    r = int(lengths.index[len(lengths) // 2])
+    events = later[later["round"] == r]
+    t0 = spans.loc[r, "start"]
+    return r, pd.DataFrame({"side": events.side, "kind": events.kind,
+                            "start_ms": 1000 * (events.start_s - t0),
+                            "ms": 1000 * (events.end_s - events.start_s)}).reset_index(drop=True)

@@ -253,6 +253,10 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None
              f"reached {med['duo']:.2f}x: retrieval {'helps' if med['duo+retrieval'] > med['duo'] else 'costs'} "
              f"duo on this pair. duo, with retrieval or without, uses two cores (its draft worker's and the "
              f"target's); every other method uses one.")
+    if "duo+retrieval retrieval_decided" in med:
+        text += (f" A retrieved chain decided {med['duo+retrieval retrieval_decided']:.0%} of duo with retrieval's "
+                 f"rounds ({med['duo+retrieval branch_decided']:.0%} through a branch beside the block's tokens) "
+                 f"and {med['sps+retrieval retrieval_decided']:.0%} of SpS with retrieval's (median over tasks).")
     if gates:
         sims = join_and([f"{g.loc['median', 'duo+retrieval / best simple']:.2f}x on the {name} profile"
                          for name, g in gates.items()])

@@ -62,6 +62,7 @@ TIMELINE_COLORS = {
     "prefill": "#08519c",
     "sync": "tab:green",        # accept/reject bookkeeping
     "wait": "#d9d9d9",          # the target waiting for the draft
+    "retrieve": "#e377c2",      # prompt lookup's chains found for the round's tree (retrieval=)
     "hf_generate": "tab:purple",
 }
 TIMELINE_LEGEND = ("draft", "verify", "forward", "sync", "wait")  # always in the legend

@@ -115,7 +115,7 @@ def duo(run: Run, budget: int | str, max_sequences: int, catch_up: int | str, ou
         run.record_verdict(result.verified, result.accepted, first_position=block.first_position)
         draft.accepted(block, accepted)
         if source is not None:
-            source.told(grafts, result.tree, result.block_nodes, result.path)
+            source.told(grafts, result.block_nodes, result.path)
         policy.observe(min(m, accepted + 1), accepted)
         if result.record is not None:
             rounds.append(result.record)
@@ -209,14 +209,11 @@ class RoundResult:
     tree: TokenTree
     block_nodes: list[int]
     path: list[int]
+    block_passed: int
 
     @property
     def accepted(self) -> int:
         return len(self.path)
-
-    @property
-    def block_passed(self) -> int:
-        return sum(node in self.path for node in self.block_nodes)
 
     @property
     def verified(self) -> int:
@@ -246,7 +243,7 @@ def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block
         verdict = tree.verify(logits_to_probs(logits, run.sampling), run.generator)
         keep_path(target, len(context), verdict.path)
     token, chosen, used, next_block = verdict.next_token, None, None, Block()
-    passed = sum(node in verdict.path for node in block_nodes)
+    passed = sum(node in verdict.path for node in block_nodes)  # (a path that leaves the block never returns)
     past = tree.path_tokens(verdict.path[passed:])  # retrieved tokens committed after the block's
     if drafted is not None and passed == m:
         # the whole block passed: the tree carries on where a sequence begins with what was committed
@@ -260,7 +257,7 @@ def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block
         run.rounds, len(context) + m, block, passed, token, chosen, n, drafted, used, [g.chain for g in grafts],
         [sum(node in verdict.path for node in g.nodes) for g in grafts])
     return RoundResult(tree.path_tokens(verdict.path) + [token], next_block, record, tree, block_nodes,
-                       verdict.path)
+                       verdict.path, passed)
 
 
 def _carried_on(tree: DraftReply, committed: list[int]) -> tuple[int | None, Block]:

@@ -195,21 +195,20 @@ class Retrieval:
             budget * p.sps_draft_ms_per_token + p.target_ms(budget + 1) + p.lookup_ms)
         return alone >= drafting
 
-    def told(self, grafts: list[Graft], tree: TokenTree, model_nodes: list[int], path: list[int]) -> int:
+    def told(self, grafts: list[Graft], model_nodes: list[int], path: list[int]) -> None:
         """After the verdict (`path`): tell the source what passed, update the acceptance of each
-        chain the verifier tried, and count the round if it committed a retrieved token; returns
-        how many retrieved tokens passed."""
-        on_path, passed_all = set(path), 0
+        chain the verifier tried, and count the round if it committed a retrieved token."""
+        on_path = set(path)
         model_passed = sum(node in on_path for node in model_nodes)
+        deciding = None  # the graft the path went into (one at most: a path leaves the model's chain once)
         for graft in grafts:
             passed = sum(node in on_path for node in graft.nodes)
             self.source.accepted(graft.chain, passed)
             if passed or model_passed == graft.at:  # its graft point was reached: it was tried
                 self._acceptance(graft.chain).observe(len(graft.chain), passed)
-            passed_all += passed
-            self.branch_rounds += passed > 0 and graft.at < len(model_nodes)
-        self.rounds_decided += passed_all > 0
-        return passed_all
+            deciding = graft if passed else deciding
+        self.rounds_decided += deciding is not None
+        self.branch_rounds += deciding is not None and deciding.at < len(model_nodes)
 
     def stats(self) -> dict:
         return {"retrieved_tokens": self.source.proposed, "retrieved_accepted": self.source.passed,

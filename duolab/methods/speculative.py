@@ -62,7 +62,7 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int, retrieval: Retriev
         if chain:
             model_rate.observe(len(chain), passed)
         if retrieval is not None:
-            retrieval.told(grafts, tree, model_nodes, verdict.path)
+            retrieval.told(grafts, model_nodes, verdict.path)
         if run.commit(tree.path_tokens(verdict.path) + [verdict.next_token], forwards=1, ends_round=True):
             if retrieval is not None:
                 run.add_stats(**retrieval.stats())
