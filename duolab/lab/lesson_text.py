@@ -242,14 +242,16 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None
     ahead = [t for t in tasks.index if tasks.loc[t, "duo+retrieval / best simple"] > 1]
     below_ar = [t for t in tasks.index if tasks.loc[t, "duo+retrieval"] < 1]
     text = (f"**Retrieved chains, measured.** duo with retrieval reached {med['duo+retrieval']:.2f}x AR "
-            f"(median over tasks, its best cap per task), while the best of AR, PLD and SpS at its best γ "
+            f"(median over tasks, its best setting per task), while the best of AR, PLD and SpS at its best γ "
             f"reached {med['best simple']:.2f}x; task by task, duo with retrieval over that best simple method "
             f"is {med['duo+retrieval / best simple']:.2f}x in the median. It is ahead of "
             f"that best simple method on {len(ahead)} of {len(tasks)} tasks"
             f"{' (' + join_and(ahead) + ')' if ahead else ''}")
     text += f", and slower than AR on {join_and(below_ar)}. " if below_ar else ", and never slower than AR. "
-    text += (f"SpS with retrieval reached {med['sps+retrieval']:.2f}x, so the parallel schedule adds "
-             f"{med['duo+retrieval / sps+retrieval']:.2f}x on top of retrieval here. duo without retrieval "
+    over = med["duo+retrieval / sps+retrieval"]
+    text += (f"SpS with retrieval reached {med['sps+retrieval']:.2f}x; duo with retrieval over it is {over:.2f}x "
+             f"in the median: the parallel schedule {'adds' if over > 1 else 'adds nothing'} on top of retrieval "
+             f"here. duo without retrieval "
              f"reached {med['duo']:.2f}x: retrieval {'helps' if med['duo+retrieval'] > med['duo'] else 'costs'} "
              f"duo on this pair. duo, with retrieval or without, uses two cores (its draft worker's and the "
              f"target's); every other method uses one.")

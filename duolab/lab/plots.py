@@ -171,6 +171,7 @@ SPREAD = ("bars: the fair table's value per task (speedup: AR's total time over 
 # One colour per method shown, the same in every panel and figure.
 METHOD_COLORS = dict(zip(["ar", *FIGURE_METHODS.values(), "sps, transformers drafter", "duo, transformers drafter"],
                          plt.get_cmap("tab10").colors, strict=False))
+METHOD_COLORS.update({"sps with retrieval": "#17becf", "duo with retrieval": "#393b79"})  # (tab10 has ten)
 
 
 def plot_fair_bars(fair: pd.DataFrame, value: str, methods: dict[str, str], ax=None, ylabel: str = "",

@@ -20,7 +20,7 @@ from duolab.lab.draft_trees import _FONT, _UNIT_IN, COLORS, CORRECTION_COLOR, To
 if TYPE_CHECKING:
     from duolab.methods.duo import DraftRound
 
-_PREFIX_W, _GAP, _ROW_IN = 7.0, 1.0, 0.55
+_PREFIX_W, _GAP, _ROW_IN = 9.0, 1.0, 0.55
 
 
 def verified_rows(record: DraftRound) -> list[tuple[str, int, list[int], list[str]]]:
@@ -60,8 +60,8 @@ def draw_verified_tree(record: DraftRound, tokens, ax: plt.Axes | None = None) -
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6.0, span * _UNIT_IN + 0.4), 0.5 + _ROW_IN * len(rows)))
     x_of = lambda col: _PREFIX_W + col * (width + _GAP)  # noqa: E731
-    _box(ax, 0.5, 0, _PREFIX_W - 1.5, "#90caf9")
-    ax.text(_PREFIX_W / 2 - 0.5, 0, "prefix", ha="center", va="center", fontsize=_FONT)
+    _box(ax, 0, 0, _PREFIX_W - 1, "#90caf9")
+    ax.text((_PREFIX_W - 1) / 2, 0, "prefix", ha="center", va="center", fontsize=_FONT)
     for y, (origin, at, toks, status) in enumerate(rows):
         y = -y
         start = x_of(at)
