@@ -37,6 +37,16 @@ def first_and_later_ttft() -> dict:
     return measured
 
 
+def counts_no_setup(m: dict) -> bool:
+    """The first call's TTFT exceeds the later calls' by less than half of what its set-up would
+    add if it were counted (or than half the later TTFT, where the set-up is shorter than a decode
+    step). A counted set-up shows; a busy machine's noise does not: under `make test`'s two test
+    processes duo's TTFT, first and later alike, swings by hundreds of ms when a test beside it
+    runs duo too, while its set-up (the worker's start) takes seconds. A first call faster than the
+    later ones says nothing about set-up."""
+    return m["first"] - m["later"] < max(0.5 * m["later"], 0.5 * m["setup_s"][0])
+
+
 def test_first_call_ttft_counts_no_setup():
     # a set-up counted in TTFT makes a first call slow in every process; a busy machine, in one now
     # and then: a method fails only when its first call is off in three fresh processes running
@@ -45,7 +55,15 @@ def test_first_call_ttft_counts_no_setup():
         measured = first_and_later_ttft()
         for method, m in measured.items():
             assert all(s < 0.05 for s in m["setup_s"][1:]), (method, m)  # set-up happens once
-        failing -= {method for method, m in measured.items() if m["later"] / 1.5 <= m["first"] <= 1.5 * m["later"]}
+        failing -= {method for method, m in measured.items() if counts_no_setup(m)}
         if not failing:
             return
-    raise AssertionError(f"first-call TTFT not within 1.5x of later calls' for {sorted(failing)}: {measured}")
+    raise AssertionError(f"first-call TTFT more than half a set-up above later calls' for {sorted(failing)}: {measured}")
+
+
+def test_the_check_sees_a_counted_setup_and_not_noise():
+    # the three duo runs of a failing `make test` (noise from a parallel duo test), then set-ups counted
+    noisy = [(0.259, 0.465, 2.658), (0.756, 0.381, 2.514), (0.394, 0.198, 2.465)]
+    assert all(counts_no_setup({"first": f, "later": later, "setup_s": [s]}) for f, later, s in noisy)
+    assert not counts_no_setup({"first": 0.024 + 0.97, "later": 0.024, "setup_s": [0.97]})  # duo's worker start
+    assert not counts_no_setup({"first": 0.025 + 0.045, "later": 0.025, "setup_s": [0.045]})  # ar's runner warm-up
