@@ -43,7 +43,7 @@ from duolab.methods.drafting import Chain, Drafter, DraftPlan
 from duolab.methods.registry import check_budget, check_retrieval, register_method
 from duolab.methods.retrieval import Graft, Retrieval, grafted_tree
 from duolab.methods.round_policy import RoundPolicy, rank_outcomes
-from duolab.methods.token_tree import TokenTree, forward_tree, keep_path
+from duolab.methods.token_tree import TokenTree, forward_tree, keep_path, passed
 from duolab.methods.worker import DraftReply, DraftWorker, discard_worker, draft_worker, held_worker
 from duolab.models import Pair, warm_up
 from duolab.run import Run
@@ -243,21 +243,21 @@ def duo_round(run: Run, target, draft: WorkerDrafter, policy: RoundPolicy, block
         verdict = tree.verify(logits_to_probs(logits, run.sampling), run.generator)
         keep_path(target, len(context), verdict.path)
     token, chosen, used, next_block = verdict.next_token, None, None, Block()
-    passed = sum(node in verdict.path for node in block_nodes)  # (a path that leaves the block never returns)
-    past = tree.path_tokens(verdict.path[passed:])  # retrieved tokens committed after the block's
-    if drafted is not None and passed == m:
+    block_passed = passed(block_nodes, verdict.path)
+    past = tree.path_tokens(verdict.path[block_passed:])  # retrieved tokens committed after the block's
+    if drafted is not None and block_passed == m:
         # the whole block passed: the tree carries on where a sequence begins with what was committed
         # after it (without retrieval: the target's token, already a draw from p, picks the sequence)
         chosen, next_block = _carried_on(drafted, past + [token])
     elif drafted is not None and not past:  # rejected inside the block: was this outcome pre-drafted?
-        used = _find_outcome(drafted.outcomes, len(context) + passed, token)
+        used = _find_outcome(drafted.outcomes, len(context) + block_passed, token)
         if used is not None:
             next_block = Block.of(drafted.outcomes[used].tail(), "outcome")
     record = None if drafted is None else DraftRound(
-        run.rounds, len(context) + m, block, passed, token, chosen, n, drafted, used, [g.chain for g in grafts],
-        [sum(node in verdict.path for node in g.nodes) for g in grafts])
+        run.rounds, len(context) + m, block, block_passed, token, chosen, n, drafted, used, [g.chain for g in grafts],
+        [passed(g.nodes, verdict.path) for g in grafts])
     return RoundResult(tree.path_tokens(verdict.path) + [token], next_block, record, tree, block_nodes,
-                       verdict.path, passed)
+                       verdict.path, block_passed)
 
 
 def _carried_on(tree: DraftReply, committed: list[int]) -> tuple[int | None, Block]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from duolab.latency_profile import LOOKUP_CAP, LatencyProfile
 from duolab.methods.drafting import Chain, Drafter, DraftPlan, DraftTree, common_prefix
-from duolab.methods.token_tree import TokenTree
+from duolab.methods.token_tree import TokenTree, passed
 
 MATCH_LONG = 32  # a match length is counted up to this many tokens
 
@@ -115,12 +115,12 @@ def lookup_acceptance(lookups: list[list[tuple[int, int]]] | None, default: floa
     """Prompt lookup's per-token acceptance on recorded workloads (`Workload.lookups`: per position,
     tokens proposed and how many the target's output continues with), as `SourceAcceptance`
     estimates it; `default` where nothing was proposed."""
-    passes = fails = 0
+    estimate = SourceAcceptance(0.0, weight=0.0)
     for prompt in lookups or []:
-        for proposed, passed in prompt:
+        for proposed, matched in prompt:
             if proposed:
-                passes, fails = passes + passed, fails + (passed < proposed)
-    return passes / (passes + fails) if passes + fails else default
+                estimate.observe(proposed, matched)
+    return estimate.rate if estimate.passes + estimate.fails else default
 
 
 @dataclass
@@ -198,15 +198,14 @@ class Retrieval:
     def told(self, grafts: list[Graft], model_nodes: list[int], path: list[int]) -> None:
         """After the verdict (`path`): tell the source what passed, update the acceptance of each
         chain the verifier tried, and count the round if it committed a retrieved token."""
-        on_path = set(path)
-        model_passed = sum(node in on_path for node in model_nodes)
+        model_passed = passed(model_nodes, path)
         deciding = None  # the graft the path went into (one at most: a path leaves the model's chain once)
         for graft in grafts:
-            passed = sum(node in on_path for node in graft.nodes)
-            self.source.accepted(graft.chain, passed)
-            if passed or model_passed == graft.at:  # its graft point was reached: it was tried
-                self._acceptance(graft.chain).observe(len(graft.chain), passed)
-            deciding = graft if passed else deciding
+            ok = passed(graft.nodes, path)
+            self.source.accepted(graft.chain, ok)
+            if ok or model_passed == graft.at:  # its graft point was reached: it was tried
+                self._acceptance(graft.chain).observe(len(graft.chain), ok)
+            deciding = graft if ok else deciding
         self.rounds_decided += deciding is not None
         self.branch_rounds += deciding is not None and deciding.at < len(model_nodes)
 

@@ -12,7 +12,7 @@ from duolab.latency_profile import LatencyProfile
 from duolab.methods.drafting import Chain, ChainDrafter, Drafter, DraftPlan
 from duolab.methods.registry import check_budget, check_retrieval, register_method, uses_runners
 from duolab.methods.retrieval import PromptLookupDrafter, Retrieval, SourceAcceptance, grafted_tree
-from duolab.methods.token_tree import forward_tree, keep_path
+from duolab.methods.token_tree import forward_tree, keep_path, passed
 from duolab.run import Run
 from duolab.sampling import logits_to_probs
 
@@ -57,10 +57,10 @@ def speculative_loop(run: Run, drafter: Drafter, budget: int, retrieval: Retriev
             verdict = tree.verify(logits_to_probs(logits, run.sampling), run.generator)
             keep_path(target, len(context), verdict.path)
         run.record_verdict(len(tree), verdict.accepted)
-        passed = sum(node in verdict.path for node in model_nodes)
-        drafter.accepted(chain, passed)
+        model_passed = passed(model_nodes, verdict.path)
+        drafter.accepted(chain, model_passed)
         if chain:
-            model_rate.observe(len(chain), passed)
+            model_rate.observe(len(chain), model_passed)
         if retrieval is not None:
             retrieval.told(grafts, model_nodes, verdict.path)
         if run.commit(tree.path_tokens(verdict.path) + [verdict.next_token], forwards=1, ends_round=True):

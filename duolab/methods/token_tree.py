@@ -62,21 +62,18 @@ class TokenTree:
 
     def verify(self, probs: torch.Tensor, generator: torch.Generator | None) -> TreeVerdict:
         """The verdict on this tree (probs: the target's rows after the root and each node)."""
-        q = None if all(row is None for row in self.q) else self.q
-        return verify_tree(probs, self.tokens, self.parents, q, generator)
+        return verify_tree(probs, self.tokens, self.parents, self.q, generator)
 
     def visible(self, cached: int, pending: int) -> torch.Tensor:
         """The attention mask of one forward over `pending` committed tokens (causal) and then the
         nodes, after `cached` cached tokens: a node sees everything committed, its ancestors and itself."""
-        n, rows = len(self.tokens), pending + len(self.tokens)
+        rows = pending + len(self.tokens)
         mask = torch.zeros(rows, cached + rows, dtype=torch.bool)
         mask[:, :cached] = True
-        mask[:, cached:cached + pending] = torch.ones(rows, pending, dtype=torch.bool).tril_()
-        for i in range(n):
-            node = i
-            while node >= 0:
-                mask[pending + i, cached + pending + node] = True
-                node = self.parents[node]
+        mask[:pending, cached:cached + pending] = torch.ones(pending, pending, dtype=torch.bool).tril_()
+        for i, parent in enumerate(self.parents):  # a node sees what its parent sees, and itself
+            mask[pending + i] = mask[pending + parent if parent >= 0 else pending - 1]
+            mask[pending + i, cached + pending + i] = True
         return mask
 
 
@@ -93,6 +90,13 @@ def forward_tree(target, context: list[int], tree: TokenTree) -> torch.Tensor:
     positions = list(range(cached, len(context))) + [tree.start + d for d in tree.depths]
     logits = target.forward_tree(pending + tree.tokens, positions, tree.visible(cached, len(pending)))
     return logits[-(len(tree) + 1):]
+
+
+def passed(nodes: list[int], path: list[int]) -> int:
+    """How many of a chain's `nodes` the accepted `path` holds (its accepted prefix: a path that
+    leaves a chain never comes back to it)."""
+    on_path = set(path)
+    return sum(node in on_path for node in nodes)
 
 
 def keep_path(target, committed: int, path: list[int]) -> None:

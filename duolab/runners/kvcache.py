@@ -58,14 +58,17 @@ class CachedModel:
         self.length = end
         return out.logits[0].float().cpu()
 
+    @torch.inference_mode()
     def keep_rows(self, start: int, rows: list[int]) -> None:
         """Keep the cached tokens up to `start`, then the given rows (ascending, each >= start)."""
         if sorted(set(rows)) != list(rows) or (rows and (rows[0] < start or rows[-1] >= self.length)):
             raise ValueError(f"rows must ascend within [{start}, {self.length}), got {rows}")
-        index = torch.tensor(list(range(start)) + list(rows), device=self.device)
-        for layer in self.cache.layers:
-            layer.keys, layer.values = layer.keys.index_select(-2, index), layer.values.index_select(-2, index)
-        self.length = start + len(rows)
+        index, end = torch.tensor(rows, device=self.device), start + len(rows)
+        for layer in self.cache.layers:  # the kept rows moved down in place, the rest cut off (no copy of the prefix)
+            layer.keys[..., start:end, :] = layer.keys.index_select(-2, index)
+            layer.values[..., start:end, :] = layer.values.index_select(-2, index)
+            layer.keys, layer.values = layer.keys[..., :end, :], layer.values[..., :end, :]
+        self.length = end
 
     def rollback(self, length: int) -> None:
         if length > self.length or length < 0:
