@@ -100,5 +100,8 @@ def test_the_lessons_sentence_reads_the_measured_table():
     assert "reached 1.05x AR" in text and "ahead of that best simple method on 1 of 2 tasks (a)" in text
     assert "slower than AR on b" in text and "retrieval costs duo" in text and "simulation" not in text
     assert "over it is 0.99x in the median: the parallel schedule adds nothing on top of retrieval" in text
+    little = measured.copy()
+    little.loc["median", "duo+retrieval / sps+retrieval"] = 1.01
+    assert "the parallel schedule adds little on top" in retrieval_text(little)
     gate = pd.DataFrame({"duo+retrieval / best simple": [1.08]}, index=["median"])
     assert "1.08x on the h200 profile (simulated, not measured)" in retrieval_text(measured, {"h200": gate})

@@ -250,7 +250,8 @@ def retrieval_text(measured: pd.DataFrame, gates: dict[str, pd.DataFrame] | None
     text += f", and slower than AR on {join_and(below_ar)}. " if below_ar else ", and never slower than AR. "
     over = med["duo+retrieval / sps+retrieval"]
     text += (f"SpS with retrieval reached {med['sps+retrieval']:.2f}x; duo with retrieval over it is {over:.2f}x "
-             f"in the median: the parallel schedule {'adds' if over > 1 else 'adds nothing'} on top of retrieval "
+             f"in the median: the parallel schedule {'adds' if over > 1.05 else 'adds little' if over > 1 else 'adds nothing'} "
+             f"on top of retrieval "
              f"here. duo without retrieval "
              f"reached {med['duo']:.2f}x: retrieval {'helps' if med['duo+retrieval'] > med['duo'] else 'costs'} "
              f"duo on this pair. duo, with retrieval or without, uses two cores (its draft worker's and the "
